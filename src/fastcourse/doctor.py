@@ -1,0 +1,185 @@
+"""`inv env.doctor`: an honest diagnosis of this machine for the course.
+
+Every check returns a Check; `fail` is blocking (non-zero exit), `warn` is not.
+Inputs (file-system root, environment variables, hosts) are parameters so tests can fake them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Mapping
+
+from .deps import LOCK, read_lock
+
+SHM_MIN = 2 * 1024**3  # below this, DataLoader workers get killed in containers
+DISK_WARN, DISK_FAIL = 10 * 1024**3, 1024**3  # free space where data/ and models/ go
+HOSTS = {  # what the course reaches over the network
+    "DuckDuckGo (image search)": ("duckduckgo.com", 443),
+    "Hugging Face (deploy)": ("huggingface.co", 443),
+    "GitHub (course notebooks)": ("github.com", 443),
+    "PyTorch weights (pretrained models)": ("download.pytorch.org", 443),
+}
+VERSIONED = ["torch", "torchvision", "fastai", "fastcore", "gradio"]
+KERNEL_FIX = "inv env.kernel  (registers this environment as the Jupyter kernel 'fastcourse')"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    value: str
+    fix: str = ""
+
+
+def detect_platform(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> dict:
+    """Where we run: linux / wsl / docker / paperspace / kaggle / colab, plus the distro."""
+    def read(rel):
+        try:
+            return (root / rel).read_text(errors="replace")
+        except OSError:
+            return ""
+    distro = next((l.split("=", 1)[1].strip().strip('"') for l in read("etc/os-release").splitlines()
+                   if l.startswith("PRETTY_NAME=")), platform.system())
+    version = read("proc/version").lower()
+    wsl = "microsoft" in version or "wsl" in version
+    container = (root / ".dockerenv").exists() or (root / "run/.containerenv").exists() or any(
+        k in read("proc/1/cgroup") for k in ("docker", "containerd", "kubepods"))
+    if "KAGGLE_KERNEL_RUN_TYPE" in environ:
+        kind = "kaggle"
+    elif "COLAB_RELEASE_TAG" in environ or "COLAB_GPU" in environ:
+        kind = "colab"
+    elif any(k.startswith("PAPERSPACE_") for k in environ):
+        kind = "paperspace"
+    elif wsl:
+        kind = "wsl2" if "wsl2" in version else "wsl"
+    elif container:
+        kind = "docker"
+    else:
+        kind = platform.system().lower()
+    return {"kind": kind, "distro": distro, "container": container, "wsl": wsl}
+
+
+def check_versions(lock_text: str) -> list[Check]:
+    """Python and the key libraries against the lock (the known-good combination)."""
+    pins = read_lock(lock_text)
+    py = platform.python_version()
+    out = [Check("Python", "ok" if py.startswith("3.11.") else "warn", py,
+                 "" if py.startswith("3.11.") else "use Python 3.11 (conda env create -f environment.yml)")]
+    for name in VERSIONED:
+        want = pins.get(name)
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out.append(Check(name, "fail", "not installed", "pip install -r requirements.lock -e ."))
+            continue
+        same = want is None or have.split("+")[0] == want
+        out.append(Check(name, "ok" if same else "warn", f"{have} (lock {want})",
+                         "" if same else "pip install -r requirements.lock  (see inv env.check)"))
+    return out
+
+
+def check_cuda() -> list[Check]:
+    """GPU visibility: torch's view, the driver, and the CUDA version torch was built for."""
+    import torch
+
+    built = torch.version.cuda or "none (CPU-only build)"
+    driver = _nvidia_smi("driver_version")
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        gpu = f"{props.name}, {props.total_memory / 1024**3:.0f} GB, driver {driver or '?'}, torch CUDA {built}"
+        return [Check("GPU", "ok", f"{torch.cuda.device_count()}x {gpu}")]
+    if driver and not torch.version.cuda:
+        return [Check("GPU", "fail", f"driver {driver} present but torch is CPU-only",
+                      "pip install -r requirements.lock --force-reinstall torch torchvision")]
+    fix = ("torch cannot use the GPU: update the NVIDIA driver (WSL: the Windows driver)"
+           if driver else "fine for the course's small models; for speed use a GPU machine")
+    return [Check("GPU", "warn", f"none — training runs on CPU (torch CUDA {built})", fix)]
+
+
+def _nvidia_smi(field: str) -> str:
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def check_shm(shm: Path = Path("/dev/shm")) -> Check:
+    """Shared memory for DataLoader workers (Docker defaults to 64 MB)."""
+    try:
+        total = shutil.disk_usage(shm).total
+    except OSError:
+        return Check("/dev/shm", "warn", "missing", "use --shm-size=2g (docker) or bs/num_workers=0")
+    ok = total >= SHM_MIN
+    return Check("/dev/shm", "ok" if ok else "warn", f"{total / 1024**3:.1f} GB",
+                 "" if ok else "DataLoader workers may be killed: docker run --shm-size=2g (compose: shm_size: 2gb)")
+
+
+def check_disk(where: Path) -> Check:
+    """Free space where data/ and models/ are written."""
+    free = shutil.disk_usage(where).free
+    status = "fail" if free < DISK_FAIL else "warn" if free < DISK_WARN else "ok"
+    fix = "" if status == "ok" else f"free space under {where} (datasets and models need a few GB)"
+    return Check(f"disk free ({where})", status, f"{free / 1024**3:.1f} GB", fix)
+
+
+def _reachable(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_network(hosts: Mapping[str, tuple[str, int]] = HOSTS, timeout: float = 2.0) -> list[Check]:
+    """TCP reachability of each host, all at once, each with a short timeout."""
+    with ThreadPoolExecutor(len(hosts) or 1) as pool:
+        results = list(pool.map(lambda hp: _reachable(*hp, timeout), hosts.values()))
+    hint = "offline? `inv train` still works on the embedded dataset; check proxy/firewall for this host"
+    return [Check(name, "ok" if up else "warn", f"{h}:{p} " + ("reachable" if up else "unreachable"),
+                  "" if up else hint) for (name, (h, p)), up in zip(hosts.items(), results)]
+
+
+def check_hf_token(environ: Mapping[str, str] = os.environ) -> Check:
+    """Whether a Hugging Face token is available — never the token itself."""
+    if environ.get("HF_TOKEN"):
+        return Check("Hugging Face token", "ok", "yes (HF_TOKEN)")
+    from huggingface_hub import get_token
+
+    if get_token():
+        return Check("Hugging Face token", "ok", "yes (login cache)")
+    return Check("Hugging Face token", "warn", "no", "needed only to deploy: hf auth login, or export HF_TOKEN=...")
+
+
+def check_kernel() -> Check:
+    """Whether a Jupyter kernel runs this environment's Python."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    me = os.path.realpath(sys.executable)
+    for name, spec in KernelSpecManager().get_all_specs().items():
+        argv0 = spec["spec"]["argv"][0]
+        if os.path.isabs(argv0) and os.path.realpath(argv0) == me:
+            return Check("Jupyter kernel", "ok", f"{name} ({spec['spec']['display_name']})")
+    return Check("Jupyter kernel", "warn", "this environment is not registered", KERNEL_FIX)
+
+
+def run_all(root: Path, network_timeout: float = 2.0) -> dict:
+    """Every check; `ok` is False when any is blocking."""
+    plat = detect_platform()
+    lock = root / LOCK
+    checks = [Check("platform", "ok", f"{plat['kind']} ({plat['distro']})")]
+    checks += check_versions(lock.read_text() if lock.exists() else "")
+    checks += check_cuda() + [check_shm(), check_disk(root)]
+    checks += check_network(timeout=network_timeout) + [check_hf_token(), check_kernel()]
+    return {"platform": plat, "checks": [asdict(c) for c in checks],
+            "ok": not any(c.status == "fail" for c in checks)}

@@ -1,0 +1,71 @@
+"""Environment: diagnose the machine, check installed versions, regenerate the lock.
+
+    inv env.doctor [--json]     what works here and what to fix
+    inv env.check               installed packages against requirements.lock
+    inv env.lock [--upgrade]    re-resolve pyproject.toml into requirements.lock + environment.yml
+    inv env.kernel              register this environment as a Jupyter kernel
+"""
+
+import json as jsonlib
+import subprocess
+import sys
+
+from invoke import Exit, task
+
+from fastcourse import deps, doctor
+from fastcourse.util import project_root, table
+
+MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
+
+
+@task(name="doctor", default=True, help={"json": "print machine-readable JSON instead of a table",
+                          "timeout": "seconds to wait for each network host (default 2)"})
+def doctor_(c, json=False, timeout=2.0):
+    """Diagnose this machine for the course (platform, versions, GPU, shm, disk, network, token, kernel)."""
+    report = doctor.run_all(project_root(), network_timeout=float(timeout))
+    if json:
+        print(jsonlib.dumps(report, indent=2))
+    else:
+        rows = [{"check": c["name"], "": MARK[c["status"]], "value": c["value"], "fix": c["fix"]}
+                for c in report["checks"]]
+        print(table(rows))
+        n = {s: sum(c["status"] == s for c in report["checks"]) for s in MARK}
+        print(f"\n{n['ok']} ok, {n['warn']} warnings, {n['fail']} blocking")
+    if not report["ok"]:
+        bad = ", ".join(c["name"] for c in report["checks"] if c["status"] == "fail")
+        raise Exit(f"env.doctor found blocking problems ({bad}) — apply the fix shown on each FAIL line")
+
+
+@task
+def check(c):
+    """Compare installed package versions with requirements.lock; non-zero exit on any mismatch."""
+    root = project_root()
+    bad = deps.installed_mismatches((root / deps.LOCK).read_text())
+    if bad:
+        print(table(bad))
+        raise Exit(f"{len(bad)} installed packages differ from {deps.LOCK} — "
+                   f"run: pip install -r {deps.LOCK} -e .")
+    print(f"all packages match {deps.LOCK}")
+
+
+@task(help={"upgrade": "allow newer versions than the current lock (default: keep pins)"})
+def lock(c, upgrade=False):
+    """Re-resolve pyproject.toml into requirements.lock and environment.yml (uses uv)."""
+    root = project_root()
+    try:
+        deps.compile_lock(root, upgrade=upgrade)
+    except subprocess.CalledProcessError as e:
+        raise Exit(f"uv could not resolve pyproject.toml (exit {e.returncode}) — "
+                   "read uv's message above, fix the requirement, run again")
+    problems = deps.agreement_problems(root)
+    if problems:
+        raise Exit("; ".join(problems) + " — fix pyproject.toml and run inv env.lock again")
+    print(f"wrote {deps.LOCK} and {deps.ENV_YML}")
+
+
+@task(help={"name": "kernel name (default fastcourse)"})
+def kernel(c, name="fastcourse"):
+    """Register this environment's Python as a Jupyter kernel."""
+    display = f"Python {sys.version_info.major}.{sys.version_info.minor} (fastcourse)"
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", name,
+                    "--display-name", display], check=True)
