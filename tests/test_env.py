@@ -1,0 +1,144 @@
+"""Issue 2: doctor detection logic, lock agreement, env.check, task conventions."""
+
+import json
+import shutil
+import socket
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+from fastcourse import deps, doctor
+from conftest import REPO
+
+DUMMY_TOKEN = "hf_dummyTOKENvalue0123456789abcdef"
+
+
+def fake_root(tmp_path, proc_version="Linux version 6.1.0 (gcc) #1 SMP", dockerenv=False):
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/version").write_text(proc_version)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/os-release").write_text('NAME="Ubuntu"\nPRETTY_NAME="Ubuntu 22.04.4 LTS"\n')
+    if dockerenv:
+        (tmp_path / ".dockerenv").touch()
+    return tmp_path
+
+
+@pytest.mark.parametrize("proc_version,dockerenv,environ,kind", [
+    ("Linux version 6.1.0 (gcc) #1 SMP", False, {}, "linux"),
+    ("Linux version 5.15.146.1-microsoft-standard-WSL2", False, {}, "wsl2"),
+    ("Linux version 4.4.0-19041-Microsoft", False, {}, "wsl"),
+    ("Linux version 6.1.0", True, {}, "docker"),
+    ("Linux version 6.1.0", True, {"PAPERSPACE_NOTEBOOK_REPO_ID": "abc"}, "paperspace"),
+    ("Linux version 6.1.0", True, {"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, "kaggle"),
+    ("Linux version 6.1.0", False, {"COLAB_RELEASE_TAG": "release-colab"}, "colab"),
+])
+def test_detect_platform(tmp_path, proc_version, dockerenv, environ, kind):
+    """The doctor should name the platform from /proc/version, /.dockerenv and env variables."""
+    plat = doctor.detect_platform(fake_root(tmp_path, proc_version, dockerenv), environ)
+    assert plat["kind"] == kind
+    assert plat["distro"] == "Ubuntu 22.04.4 LTS"
+    assert plat["container"] is dockerenv
+
+
+@pytest.mark.parametrize("gb,status", [(0.0625, "warn"), (1.9, "warn"), (2.0, "ok"), (16, "ok")])
+def test_shm_threshold(monkeypatch, gb, status):
+    """/dev/shm under 2 GB should warn with a --shm-size fix; 2 GB and more is ok."""
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda p: usage(int(gb * 1024**3), 0, 0))
+    check = doctor.check_shm()
+    assert check.status == status
+    assert ("shm-size" in check.fix) is (status == "warn")
+
+
+def test_network_check_uses_real_sockets():
+    """A listening local port should be reachable and a closed one a warning with the offline hint."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    up, down = doctor.check_network({"up": ("127.0.0.1", server.getsockname()[1]),
+                                     "down": ("127.0.0.1", closed_port)}, timeout=1)
+    server.close()
+    assert (up.status, down.status) == ("ok", "warn")
+    assert "embedded dataset" in down.fix
+
+
+def test_token_reported_but_never_printed(inv, tmp_path):
+    """env.doctor should say a token exists and never print it, in table or JSON form."""
+    env = {"HF_TOKEN": DUMMY_TOKEN, "HF_HOME": str(tmp_path / "hf")}
+    for args in (["env.doctor", "--timeout", "0.2"], ["env.doctor", "--json", "--timeout", "0.2"]):
+        p = inv(*args, env=env)
+        assert DUMMY_TOKEN not in p.stdout + p.stderr
+        assert "yes (HF_TOKEN)" in p.stdout
+    assert doctor.check_hf_token({"HF_HOME": str(tmp_path / "hf")}).value in ("no", "yes (login cache)")
+
+
+def test_doctor_json_here(inv):
+    """On this machine (no GPU, no network) env.doctor --json should exit 0 with warnings."""
+    p = inv("env.doctor", "--json", "--timeout", "0.5")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    by_name = {c["name"]: c for c in report["checks"]}
+    assert report["ok"] is True
+    assert by_name["torch"]["status"] == "ok"
+    assert all(c["fix"] for c in report["checks"] if c["status"] != "ok")
+
+
+def test_disk_fail_is_blocking(monkeypatch):
+    """Less than 1 GB free should be a blocking failure."""
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda p: usage(10**12, 0, 500 * 1024**2))
+    assert doctor.check_disk(Path(".")).status == "fail"
+
+
+@pytest.fixture
+def project(tmp_path):
+    for name in ("pyproject.toml", deps.LOCK, deps.ENV_YML):
+        shutil.copy(REPO / name, tmp_path / name)
+    return tmp_path
+
+
+def test_lock_agrees_with_pyproject():
+    """The committed lock and environment.yml should agree with pyproject.toml."""
+    assert deps.agreement_problems(REPO) == []
+
+
+@pytest.mark.parametrize("file,old,new", [
+    ("pyproject.toml", '"torch==2.14.1"', '"torch==2.14.2"'),
+    ("pyproject.toml", '"fastai>=2.8"', '"fastai>=2.8.1"'),
+    (deps.LOCK, "\nfastai==", "\nfastai==0.0.1\n# was "),
+    (deps.ENV_YML, "python=3.11", "python=3.12"),
+])
+def test_pin_changed_in_one_place_fails(project, file, old, new):
+    """Changing a pin in only one of pyproject/lock/environment.yml should be reported."""
+    path = project / file
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    assert deps.agreement_problems(project)
+
+
+def test_env_check_lists_mismatches(inv, project):
+    """env.check should list a package whose installed version differs from the lock and exit non-zero."""
+    assert inv("env.check").returncode == 0
+    lock = project / deps.LOCK
+    lock.write_text(lock.read_text().replace("\ninvoke==", "\ninvoke==0.0.1\n# was "))
+    p = inv("env.check", home=project)
+    assert p.returncode != 0
+    assert "invoke" in p.stdout and "0.0.1" in p.stdout
+    assert "pip install -r requirements.lock" in p.stderr
+
+
+def test_every_task_documented():
+    """Every task should have a one-line summary and help text for each option."""
+    from tasks import ns
+
+    tasks = {name: ns[name] for name in ns.task_names}
+    assert tasks
+    for name, t in tasks.items():
+        assert (t.__doc__ or "").strip(), f"{name} has no docstring"
+        for arg in t.get_arguments():
+            assert arg.help, f"{name} --{arg.name} has no help"
