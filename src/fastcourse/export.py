@@ -1,0 +1,71 @@
+"""Export a trained Learner: fastai's model.pkl and a portable ONNX model with its preprocessing."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+from .util import atomic_write_text
+
+PORTABLE = "model.onnx"  # weights + graph; runs with onnxruntime, no pickle, no fastai
+SPEC = "model.json"  # classes and the exact preprocessing
+
+
+def save_all(learn, out: Path, config: dict) -> None:
+    """Write model.pkl, model.onnx, model.json and config.json into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "model.pkl", lambda tmp: learn.export(tmp))
+    spec = preprocessing_spec(learn, config)
+    _atomic(out / PORTABLE, lambda tmp: to_onnx(learn.model, spec["size"], tmp))
+    atomic_write_text(out / SPEC, json.dumps(spec, indent=2))
+    atomic_write_text(out / "config.json", json.dumps(config, indent=2))
+
+
+def _atomic(path: Path, write) -> None:
+    """Call write(tmp_path) then rename tmp over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def preprocessing_spec(learn, config: dict) -> dict:
+    """What portable inference must do to an image to match learn.predict."""
+    from fastai.vision.all import Normalize, Resize
+
+    resize = next(t for t in learn.dls.after_item if isinstance(t, Resize))
+    norm = next(t for t in learn.dls.after_batch if isinstance(t, Normalize))
+    return {
+        "format": "fastcourse-portable/1",
+        "classes": [str(c) for c in learn.dls.vocab],
+        "size": [int(resize.size[1]), int(resize.size[0])],  # height, width
+        "resize": config["resize"],
+        "pad_mode": str(resize.pad_mode),
+        "mean": [float(v) for v in norm.mean.flatten()],
+        "std": [float(v) for v in norm.std.flatten()],
+        "input": "RGB, HWC uint8 -> CHW float / 255, normalized",
+        "output": "class probabilities (softmax)",
+        "arch": config["arch"],
+    }
+
+
+def to_onnx(model, size: list[int], path: Path) -> None:
+    """Export model + softmax to ONNX with a dynamic batch dimension."""
+    import copy
+
+    import torch
+
+    net = torch.nn.Sequential(copy.deepcopy(model).float().cpu(), torch.nn.Softmax(dim=1)).eval()
+    x = torch.zeros(2, 3, *size)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(net, (x,), input_names=["image"], output_names=["probs"],
+                                 dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
+    prog.save(str(path))

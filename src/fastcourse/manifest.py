@@ -1,0 +1,49 @@
+"""data/NAME/manifest.csv: one row per source item (URL or embedded sample), rewritten atomically."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from pathlib import Path
+
+from .util import atomic_write_text
+
+FIELDS = ["status", "reason", "category", "url", "query", "sha256", "width", "height", "path"]
+STATUSES = ("kept", "duplicate", "failed", "deleted", "relabeled")
+
+
+def dataset_dir(root: Path, name: str) -> Path:
+    """data/NAME under the project root, checking NAME is a plain folder name."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"dataset name {name!r} must be a plain folder name like 'birds'")
+    return root / "data" / name
+
+
+def read(path: Path) -> list[dict]:
+    """Rows of a manifest (empty when it does not exist)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write(path: Path, rows: list[dict]) -> None:
+    """Rewrite the whole manifest atomically, so an interruption never leaves half a file."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def digest(path: Path) -> str:
+    """sha256 of a manifest's bytes (recorded with each model for provenance)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Counts per category and status, for the end-of-run table."""
+    cats = sorted({r["category"] for r in rows})
+    return [{"category": c, **{s: sum(r["category"] == c and r["status"] == s for r in rows)
+                               for s in ("kept", "duplicate", "failed")}} for c in cats]
