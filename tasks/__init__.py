@@ -2,7 +2,9 @@
 
 from invoke import Collection
 
-from . import env
+from . import env, train
 
 ns = Collection()
 ns.add_collection(Collection.from_module(env))
+ns.add_collection(Collection("train", train.train))
+ns.add_task(train.predict)

@@ -96,3 +96,27 @@ def open_image(path: Path) -> Image.Image:
             return im.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ValueError(f"{path}: not a readable image ({e.__class__.__name__})") from e
+
+
+def predict_paths(model: PortableModel, paths: list, bs: int = 64):
+    """Yield (path, result, error) for each input; bad files yield an error and do not stop the rest."""
+    batch: list[tuple[Path, Image.Image]] = []
+
+    def flush():
+        results = model.predict([im for _, im in batch]) if batch else []
+        out = [(p, r, None) for (p, _), r in zip(batch, results)]
+        batch.clear()
+        return out
+
+    for path, error in iter_images(paths):
+        if error:
+            yield path, None, error
+            continue
+        try:
+            batch.append((path, open_image(path)))
+        except ValueError as e:
+            yield path, None, str(e)
+            continue
+        if len(batch) >= bs:
+            yield from flush()
+    yield from flush()

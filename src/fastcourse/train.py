@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -25,6 +26,8 @@ PRETRAINED = None  # None = use pretrained weights when they can be downloaded, 
 SEED = 42  # seeds the validation split, weight init and shuffling
 VALID_PCT = 0.2  # share of images held out for validation
 NAME = "digits"  # models/NAME/ holds the artifacts
+
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*")  # fastai imports still use it
 
 
 @dataclass
@@ -118,6 +121,26 @@ def fit(learn, cfg: TrainConfig, pretrained: bool) -> None:
         learn.fit_one_cycle(cfg.epochs, lr_max=cfg.lr or LR_SCRATCH)
 
 
+def distributed_trainer(**kwargs):
+    """fastai's DistributedTrainer (accelerate), made to work on CPU processes (gloo) too."""
+    import torch
+    from fastai.distributed import DistributedDL, DistributedTrainer
+
+    class DL(DistributedDL):
+        def _broadcast(self, t, rank):  # fastai moves to CUDA for nccl; gloo takes CPU tensors
+            t = torch.LongTensor(t)
+            t = t.cuda() if torch.distributed.get_backend() == "nccl" else t
+            torch.distributed.broadcast(t, rank)
+            return t.cpu().tolist()
+
+    class Trainer(DistributedTrainer):
+        def _wrap_dl(self, dl):
+            device = next(self.learn.model.parameters()).device  # a CPU model has no .device
+            return dl if isinstance(dl, DistributedDL) else DL(dl, device=device)
+
+    return Trainer(**kwargs)
+
+
 def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
     """Train, export and report; returns the summary (also saved as models/NAME/metrics.json)."""
     from fastai.vision.all import set_seed
@@ -131,15 +154,23 @@ def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
     learn, pretrained = make_learner(cfg, dls)
     resolved = {**asdict(cfg), "pretrained": pretrained, "data": str(path),
                 "lr": cfg.lr or (LR_PRETRAINED if pretrained else LR_SCRATCH),
-                "device": "cuda" if torch.cuda.is_available() else "cpu"}
+                "device": "cuda" if torch.cuda.is_available() else "cpu",
+                "processes": int(os.environ.get("WORLD_SIZE", 1))}
     log("config: " + json.dumps(resolved))
     if torch.cuda.is_available():
         learn.to_fp16()  # mixed precision on GPU
     if distributed:
-        from fastai.distributed import distrib_ctx  # noqa: F401  (patches Learner)
-
-        with learn.distrib_ctx(in_notebook=False):
+        gpu = torch.cuda.is_available()
+        trainer = distributed_trainer(sync_bn=gpu, cpu=not gpu)
+        learn.add_cb(trainer)
+        log(f"distributed: {trainer.accelerator.num_processes} processes, "
+            f"{trainer.accelerator.distributed_type}, backend {trainer.accelerator.state.backend}")
+        try:
             fit(learn, cfg, pretrained)
+        finally:
+            learn.remove_cb(trainer)
+        trainer.accelerator.wait_for_everyone()
+        os.environ["WORLD_SIZE"] = "1"  # rank 0 evaluates and exports alone (no more gathers)
     else:
         fit(learn, cfg, pretrained)
     if int(os.environ.get("RANK", 0)) != 0:

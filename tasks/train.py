@@ -1,0 +1,105 @@
+"""Training and prediction.
+
+    inv train [--data PATH] [--name NAME] [--epochs N] ... [--procs N]
+    inv predict PATH [--model models/NAME] [--json]    (several: inv predict a.jpg -- b.jpg dir/)
+"""
+
+import json as jsonlib
+import os
+import subprocess
+import sys
+
+from invoke import Exit, task
+
+from fastcourse import train as tr
+from fastcourse.util import project_root
+
+HELP = {
+    "data": "folder with one sub-folder per class, or a dataset name from inv data.* (default: embedded digits)",
+    "name": f"model name: artifacts go to models/NAME (default {tr.NAME})",
+    "arch": f"torchvision or timm architecture (default {tr.ARCH})",
+    "size": f"image side in pixels (default {tr.SIZE})",
+    "resize": f"squish | crop | pad (default {tr.RESIZE})",
+    "epochs": f"training epochs (default {tr.EPOCHS})",
+    "lr": "peak learning rate (default: the recipe's)",
+    "bs": f"batch size (default {tr.BS})",
+    "pretrained": "--pretrained requires downloadable weights; --no-pretrained trains from scratch "
+                  "(default: pretrained when available)",
+    "seed": f"random seed (default {tr.SEED})",
+    "procs": "processes for distributed training through accelerate (GPUs, or CPU processes with gloo)",
+    "machines": "number of machines for multi-node training (with --machine-rank and --main-ip)",
+    "machine_rank": "this machine's rank in a multi-node run (0 = main)",
+    "main_ip": "address of the main machine in a multi-node run",
+}
+
+
+@task(default=True, help=HELP)
+def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=tr.SIZE, resize=tr.RESIZE, epochs=tr.EPOCHS,
+          lr=None, bs=tr.BS, pretrained=None, seed=tr.SEED, procs=1, machines=1, machine_rank=0,
+          main_ip=None):
+    """Train an image classifier (default: the embedded digits, offline), export it and write a report."""
+    try:
+        cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=int(size), resize=resize,
+                             epochs=int(epochs), lr=float(lr) if lr else None, bs=int(bs),
+                             pretrained=pretrained, seed=int(seed))
+        root = project_root()
+        if int(procs) > 1 or int(machines) > 1:
+            launch(cfg, root, int(procs), int(machines), int(machine_rank), main_ip)
+            metrics = jsonlib.loads((root / "models" / cfg.name / "metrics.json").read_text())
+        else:
+            metrics = tr.train(cfg, root)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise Exit(f"train failed: {e}")
+    out = project_root() / "models" / cfg.name
+    print(f"\nerror rate {metrics['error_rate']:.2%} on {metrics['valid_items']} held-out images, "
+          f"{metrics['wall_s']} s; model and report in {out}/")
+    print(f"report: {out / 'report.html'}")
+
+
+def launch(cfg, root, procs, machines, machine_rank, main_ip):
+    """Run fastcourse.train under `accelerate launch` (GPU: one process per GPU, fp16; CPU: gloo)."""
+    import torch
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(procs * machines),
+           "--num_machines", str(machines), "--machine_rank", str(machine_rank), "--dynamo_backend", "no"]
+    # torchrun-style launch for both; on CPU accelerate then picks the gloo backend
+    cmd += ["--multi_gpu", "--mixed_precision", "fp16" if torch.cuda.is_available() else "no"]
+    if main_ip:
+        cmd += ["--main_process_ip", main_ip, "--main_process_port", "29500"]
+    args = [a for k, v in vars(cfg).items() for a in (f"--{k}", str(v))]
+    env = {**os.environ, "FASTCOURSE_HOME": str(root)}
+    r = subprocess.run(cmd + ["-m", "fastcourse.train", *args], env=env)
+    if r.returncode:
+        raise RuntimeError(f"accelerate launch exited with {r.returncode} — see the messages above")
+
+
+@task(positional=["path"], help={
+    "path": "an image file or a directory of images (more after `--`: inv predict a.jpg -- b.jpg dir/)",
+    "model": "model folder made by inv train (default models/digits)",
+    "json": "print JSON lines instead of a table",
+    "bs": "batch size for directories (default 64)"})
+def predict(c, path=None, model="models/digits", json=False, bs=64):
+    """Predict the label of images or directories of images with a trained (portable) model."""
+    import shlex
+
+    from fastcourse.predict import ModelError, PortableModel, predict_paths
+
+    paths = ([path] if path else []) + shlex.split(getattr(c, "remainder", "") or "")
+    if not paths:
+        raise Exit("predict needs at least one image or directory — e.g. inv predict photo.jpg")
+    try:
+        pm = PortableModel(project_root() / model)
+    except ModelError as e:
+        raise Exit(f"predict failed: {e}")
+    failed = 0
+    for path, result, error in predict_paths(pm, paths, int(bs)):
+        failed += bool(error)
+        if json:
+            print(jsonlib.dumps({"path": str(path), **(result or {}), **({"error": error} if error else {})}))
+        elif error:
+            print(f"{path}: ERROR {error}", file=sys.stderr)
+        else:
+            probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probs"].items())
+            print(f"{path}: {result['label']}  ({probs})")
+    if failed:
+        raise Exit(f"{failed} file(s) could not be predicted (named above) — fix or remove them; the others were predicted")
