@@ -23,8 +23,8 @@ HELP = {
     "epochs": f"training epochs (default {tr.EPOCHS})",
     "lr": "peak learning rate (default: the recipe's)",
     "bs": f"batch size (default {tr.BS})",
-    "pretrained": "--pretrained requires downloadable weights; --no-pretrained trains from scratch "
-                  "(default: pretrained when available)",
+    "pretrained": "require pretrained weights (default: use them when they can be downloaded)",
+    "no_pretrained": "train from scratch without trying to download weights",
     "seed": f"random seed (default {tr.SEED})",
     "procs": "processes for distributed training through accelerate (GPUs, or CPU processes with gloo)",
     "machines": "number of machines for multi-node training (with --machine-rank and --main-ip)",
@@ -35,13 +35,14 @@ HELP = {
 
 @task(default=True, help=HELP)
 def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=tr.SIZE, resize=tr.RESIZE, epochs=tr.EPOCHS,
-          lr=None, bs=tr.BS, pretrained=None, seed=tr.SEED, procs=1, machines=1, machine_rank=0,
+          lr=None, bs=tr.BS, pretrained=False, no_pretrained=False, seed=tr.SEED, procs=1, machines=1, machine_rank=0,
           main_ip=None):
     """Train an image classifier (default: the embedded digits, offline), export it and write a report."""
     try:
         cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=int(size), resize=resize,
                              epochs=int(epochs), lr=float(lr) if lr else None, bs=int(bs),
-                             pretrained=pretrained, seed=int(seed))
+                             pretrained=False if no_pretrained else (True if pretrained else None),
+                             seed=int(seed))
         root = project_root()
         if int(procs) > 1 or int(machines) > 1:
             launch(cfg, root, int(procs), int(machines), int(machine_rank), main_ip)
