@@ -13,7 +13,7 @@ import sys
 from invoke import Exit, task
 
 from fastcourse import deps, doctor
-from fastcourse.util import project_root, table
+from fastcourse.util import lock_file, project_root, table
 
 MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
 
@@ -39,8 +39,7 @@ def doctor_(c, json=False, timeout=2.0):
 @task
 def check(c):
     """Compare installed package versions with requirements.lock; non-zero exit on any mismatch."""
-    root = project_root()
-    bad = deps.installed_mismatches((root / deps.LOCK).read_text())
+    bad = deps.installed_mismatches(lock_file().read_text())
     if bad:
         print(table(bad))
         raise Exit(f"{len(bad)} installed packages differ from {deps.LOCK} — "

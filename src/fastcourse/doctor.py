@@ -18,7 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
-from .deps import LOCK, read_lock
+from .deps import read_lock
+from .util import lock_file
 
 SHM_MIN = 2 * 1024**3  # below this, DataLoader workers get killed in containers
 DISK_WARN, DISK_FAIL = 10 * 1024**3, 1024**3  # free space where data/ and models/ go
@@ -180,7 +181,7 @@ def check_kernel() -> Check:
 def run_all(root: Path, network_timeout: float = 2.0) -> dict:
     """Every check; `ok` is False when any is blocking."""
     plat = detect_platform()
-    lock = root / LOCK
+    lock = lock_file()
     checks = [Check("platform", "ok", f"{plat['kind']} ({plat['distro']})")]
     checks += check_versions(lock.read_text() if lock.exists() else "")
     checks += check_cuda() + [check_shm(), check_disk(root)]

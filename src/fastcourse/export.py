@@ -55,13 +55,31 @@ def preprocessing_spec(learn, config: dict) -> dict:
     }
 
 
+def plain_pooling(model):
+    """Swap fastai's AdaptiveConcatPool2d(1) for the same max+mean in ops every ONNX exporter knows."""
+    import torch
+    from fastai.layers import AdaptiveConcatPool2d
+
+    class GlobalConcatPool(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([x.amax((2, 3), keepdim=True), x.mean((2, 3), keepdim=True)], 1)
+
+    for name, child in model.named_children():
+        if isinstance(child, AdaptiveConcatPool2d) and child.size in (1, (1, 1), None):
+            setattr(model, name, GlobalConcatPool())
+        else:
+            plain_pooling(child)
+    return model
+
+
 def to_onnx(model, size: list[int], path: Path) -> None:
     """Export model + softmax to ONNX with a dynamic batch dimension."""
     import copy
 
     import torch
 
-    net = torch.nn.Sequential(copy.deepcopy(model).float().cpu(), torch.nn.Softmax(dim=1)).eval()
+    body = plain_pooling(copy.deepcopy(model).float().cpu())
+    net = torch.nn.Sequential(body, torch.nn.Softmax(dim=1)).eval()
     x = torch.zeros(2, 3, *size)
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings(), torch.no_grad():

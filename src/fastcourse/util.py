@@ -12,6 +12,12 @@ def project_root() -> Path:
     return Path(os.environ.get("FASTCOURSE_HOME") or os.getcwd()).resolve()
 
 
+def lock_file() -> Path:
+    """requirements.lock of the project folder, else of the checkout fastcourse runs from."""
+    here = project_root() / "requirements.lock"
+    return here if here.exists() else Path(__file__).resolve().parents[2] / "requirements.lock"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a temp file in the same folder and a rename."""
     path = Path(path)
