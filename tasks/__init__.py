@@ -2,9 +2,10 @@
 
 from invoke import Collection
 
-from . import env, train
+from . import bench, env, train
 
 ns = Collection()
 ns.add_collection(Collection.from_module(env))
 ns.add_collection(Collection("train", train.train))
 ns.add_task(train.predict)
+ns.add_task(bench.bench)

@@ -18,7 +18,7 @@ from pathlib import Path
 ARCH = "resnet18"  # torchvision or timm architecture name
 SIZE = 64  # side in pixels of the images fed to the model (the course uses 192-224 for photos)
 RESIZE = "squish"  # squish | crop | pad: how each image is brought to SIZE
-EPOCHS = 4  # passes over the training set
+EPOCHS = 5  # passes over the training set (5 reaches 0% on the embedded digits from scratch)
 LR = None  # peak learning rate; None = the recipe's default (below)
 LR_PRETRAINED, LR_SCRATCH = 2e-3, 1e-2  # fine_tune from pretrained / one-cycle from scratch
 BS = 32  # batch size

@@ -1,0 +1,24 @@
+"""Benchmarks: `inv bench [--only NAME]` runs bench/*.py, each printing its ratio on its last line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@task(help={"only": "run only the benchmarks whose file name contains this text"})
+def bench(c, only=""):
+    """Run the benchmarks in bench/ (ours against the peer, same run) and print each ratio."""
+    scripts = sorted(p for p in BENCH.glob("*.py") if only in p.stem)
+    if not scripts:
+        raise Exit(f"no benchmark in bench/ matches {only!r} — see ls bench/")
+    failed = []
+    for script in scripts:
+        print(f"== {script.name}", flush=True)
+        if subprocess.run([sys.executable, str(script)]).returncode:
+            failed.append(script.name)
+    if failed:
+        raise Exit(f"benchmarks failed: {', '.join(failed)} — read their output above")
