@@ -2,10 +2,11 @@
 
 from invoke import Collection
 
-from . import bench, env, train
+from . import bench, data, env, train
 
 ns = Collection()
 ns.add_collection(Collection.from_module(env))
+ns.add_collection(Collection.from_module(data))
 ns.add_collection(Collection("train", train.train))
 ns.add_task(train.predict)
 ns.add_task(bench.bench)

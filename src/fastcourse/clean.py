@@ -1,0 +1,138 @@
+"""Data cleaning after a first model: report top losses and failures per query, then apply decisions.
+
+`report()` writes data/NAME/clean/{report.html, top_losses.png, queries.png, decisions.csv};
+the learner edits decisions.csv (action: keep | delete | relabel, new_category), and `apply()`
+moves deleted images to data/NAME/quarantine/ (never destroyed) and relabeled ones to their new
+folder, recording each change in the manifest. fastai's ImageClassifierCleaner works on the same folders.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from . import manifest
+from .predict import PortableModel, open_image
+from .util import atomic_write_text
+
+TOP = 30  # images shown in the report
+
+
+def losses(ds: Path, model: PortableModel) -> list[dict]:
+    """Per kept image: its label, prediction and cross-entropy loss, worst first."""
+    rows = [r for r in manifest.read(ds / "manifest.csv") if r["status"] == "kept" and r.get("path")]
+    out = []
+    for i in range(0, len(rows), 64):
+        chunk = [r for r in rows[i:i + 64] if (ds / r["path"]).exists()]
+        for r, p in zip(chunk, model.probs([open_image(ds / r["path"]) for r in chunk])):
+            true = model.classes.index(r["category"]) if r["category"] in model.classes else None
+            loss = -math.log(max(float(p[true]), 1e-12)) if true is not None else float("inf")
+            out.append({"path": r["path"], "category": r["category"], "query": r["query"],
+                        "predicted": model.classes[int(p.argmax())], "loss": round(loss, 4)})
+    return sorted(out, key=lambda r: -r["loss"])
+
+
+def report(ds: Path, model_dir: Path, top: int = TOP) -> Path:
+    """Write the cleaning report and a decisions.csv to edit; returns the report path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scored = losses(ds, PortableModel(model_dir))
+    out = ds / "clean"
+    out.mkdir(parents=True, exist_ok=True)
+    worst = scored[:top]
+    n = max(1, len(worst))
+    cols = min(6, n)
+    fig, axes = plt.subplots(math.ceil(n / cols), cols, figsize=(2.2 * cols, 2.4 * math.ceil(n / cols)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, worst):
+        ax.imshow(open_image(ds / r["path"]))
+        ax.set_title(f"{r['category']}→{r['predicted']}\nloss {r['loss']:.2f}", fontsize=8)
+    fig.savefig(out / "top_losses.png", dpi=80, bbox_inches="tight")
+    per_query = query_table(manifest.read(ds / "manifest.csv"), scored)
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * max(1, len(per_query))))
+    labels = [q["query"] or "(none)" for q in per_query]
+    ax.barh(labels, [q["kept"] for q in per_query], label="kept")
+    ax.barh(labels, [q["failed"] for q in per_query], left=[q["kept"] for q in per_query], label="failed")
+    ax.set_xlabel("URLs")
+    ax.legend()
+    fig.savefig(out / "queries.png", dpi=80, bbox_inches="tight")
+    plt.close("all")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, ["path", "category", "predicted", "loss", "query", "action", "new_category"])
+    w.writeheader()
+    w.writerows({**r, "action": "keep", "new_category": ""} for r in scored)
+    atomic_write_text(out / "decisions.csv", buf.getvalue())
+    atomic_write_text(out / "report.html", render(ds.name, worst, per_query, ds))
+    return out / "report.html"
+
+
+def query_table(rows: list[dict], scored: list[dict]) -> list[dict]:
+    """Per query: URLs kept, duplicate and failed, and how many kept images the model disputes."""
+    disputed = Counter(r["query"] for r in scored if r["predicted"] != r["category"])
+    queries = sorted({r["query"] for r in rows})
+    return [{"query": q, **{s: sum(r["query"] == q and r["status"] == s for r in rows)
+                            for s in ("kept", "duplicate", "failed")}, "disputed": disputed[q]}
+            for q in queries]
+
+
+def render(name: str, worst: list[dict], per_query: list[dict], ds: Path) -> str:
+    """The HTML page: thumbnails of the top losses and the per-query table."""
+    cells = "".join(
+        f'<figure><img src="../{html.escape(r["path"])}" width="128"><figcaption>{html.escape(r["category"])}'
+        f' → {html.escape(r["predicted"])}<br>loss {r["loss"]:.2f}<br><small>{html.escape(r["path"])}</small>'
+        "</figcaption></figure>" for r in worst)
+    rows = "".join(f"<tr><td>{html.escape(q['query'])}</td><td>{q['kept']}</td><td>{q['duplicate']}</td>"
+                   f"<td>{q['failed']}</td><td>{q['disputed']}</td></tr>" for q in per_query)
+    return f"""<!doctype html><meta charset="utf-8"><title>Cleaning {html.escape(name)}</title>
+<style>figure{{display:inline-block;margin:.4em;font:12px sans-serif}}td,th{{padding:.2em .6em}}</style>
+<h1>Cleaning {html.escape(name)}</h1>
+<p>Edit <code>decisions.csv</code> (action: keep, delete or relabel with new_category), then run
+<code>inv data.clean --name {html.escape(name)} --apply</code>. Deleted images go to quarantine/.</p>
+<h2>Top losses</h2>{cells}<p><img src="top_losses.png" alt="top losses"></p>
+<h2>By query</h2><table><tr><th>query</th><th>kept</th><th>duplicate</th><th>failed</th>
+<th>disputed by model</th></tr>{rows}</table><p><img src="queries.png" alt="per query"></p>
+"""
+
+
+def apply(ds: Path) -> Counter:
+    """Carry out decisions.csv: quarantine deletions, move relabels, update the manifest."""
+    decisions = list(csv.DictReader((ds / "clean/decisions.csv").open(newline="")))
+    rows = manifest.read(ds / "manifest.csv")
+    by_path = {r.get("path"): r for r in rows}
+    categories = {d.name for d in (ds / "images").iterdir() if d.is_dir()}
+    done = Counter()
+    for i, d in enumerate(decisions, start=2):
+        action = (d.get("action") or "keep").strip().lower()
+        if action not in ("keep", "delete", "relabel"):
+            raise ValueError(f"decisions.csv line {i}: action {action!r} — use keep, delete or relabel")
+        new = (d.get("new_category") or "").strip()
+        if action == "relabel" and new not in categories:
+            raise ValueError(f"decisions.csv line {i}: new_category {new!r} is not one of {sorted(categories)}")
+        row, src = by_path.get(d["path"]), ds / d["path"]
+        if action == "keep":
+            continue
+        if row is None or not src.exists():
+            done["already applied"] += 1
+            continue
+        if action == "delete":
+            dest = Path("quarantine") / row["category"] / src.name
+            row.update(status="deleted", reason="deleted while cleaning (kept in quarantine/)")
+        else:
+            dest = Path("images") / new / src.name
+            row.update(reason=f"relabeled from {row['category']} while cleaning", category=new)
+        (ds / dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(src, ds / dest)
+        row["path"] = dest.as_posix()
+        done[action] += 1
+        manifest.write(ds / "manifest.csv", rows)  # after each move: an interruption loses nothing
+    return done

@@ -1,0 +1,108 @@
+"""Datasets: search, fetch, build, the embedded offline dataset, cleaning.
+
+    inv data.search --name birds --categories "bird,forest" [--queries "{} photo,{} sun photo"]
+    inv data.fetch --name birds --urls data/birds/urls
+    inv data.build --name birds --categories "bird,forest"     (search + fetch)
+    inv data.embedded                                           (offline: sklearn's digits 3 vs 7)
+    inv data.clean --name birds --model models/birds [--apply]
+"""
+
+from invoke import Exit, task
+
+from fastcourse import embedded, fetch as fe, manifest, search as se
+from fastcourse.util import project_root, table
+
+SEARCH_HELP = {
+    "name": "dataset name: files go to data/NAME/",
+    "categories": "comma-separated categories, e.g. 'bird,forest'",
+    "queries": f"comma-separated query templates, {{}} = category (default '{se.QUERIES}')",
+    "max": f"results per query (default {se.MAX_RESULTS})",
+    "proxy": "proxy for the search, e.g. socks5h://127.0.0.1:9150 or 'tb' for Tor Browser",
+}
+FETCH_HELP = {
+    "name": "dataset name: images go to data/NAME/images/<category>/",
+    "urls": "a <category>.txt URL file or a folder of them (default data/NAME/urls)",
+    "max_size": "longer side of stored images in pixels (default 400)",
+    "workers": "concurrent downloads (default 16)",
+}
+
+
+@task(help=SEARCH_HELP)
+def search(c, name, categories, queries=se.QUERIES, max=se.MAX_RESULTS, proxy=None):
+    """Search images per category with ddgs; write data/NAME/urls/<category>.txt."""
+    try:
+        files = se.search_categories(project_root(), name, categories.split(","), queries, int(max),
+                                     se.ddgs_searcher(proxy) if proxy else None)
+    except (se.SearchError, ValueError) as e:
+        raise Exit(str(e))
+    for cat, path in files.items():
+        n = sum(1 for l in path.read_text().splitlines() if l and not l.startswith("#"))
+        print(f"{cat}: {n} URLs -> {path}")
+
+
+@task(help=FETCH_HELP)
+def fetch(c, name, urls=None, max_size=400, workers=16):
+    """Download, verify, resize and dedupe images in one pass; every URL goes in manifest.csv."""
+    root = project_root()
+    try:
+        ds = manifest.dataset_dir(root, name)
+        items = se.read_url_files(urls or ds / "urls")
+    except (FileNotFoundError, ValueError) as e:
+        raise Exit(f"{e}")
+    rows = fe.fetch(root, name, items, fe.FetchOptions(max_size=int(max_size), workers=int(workers)))
+    print(table(manifest.summary(rows)))
+    reasons = {}
+    for r in rows:
+        if r["status"] == "failed":
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  failed: {n} x {reason}")
+    print(f"images: {ds / 'images'}   manifest: {ds / 'manifest.csv'}")
+
+
+@task(help={**SEARCH_HELP, **{k: v for k, v in FETCH_HELP.items() if k != "urls"}})
+def build(c, name, categories, queries=se.QUERIES, max=se.MAX_RESULTS, proxy=None, max_size=400,
+          workers=16):
+    """Search then fetch: the whole lesson-1 data step in one command."""
+    search(c, name, categories, queries, max, proxy)
+    fetch(c, name, None, max_size, workers)
+
+
+@task(name="embedded", help={"name": f"dataset name (default {embedded.NAME})",
+            "classes": "comma-separated digits to include (default 3,7, the course's MNIST sample)"})
+def write_embedded(c, name=embedded.NAME, classes=",".join(embedded.CLASSES)):
+    """Write the offline dataset (scikit-learn's handwritten digits) as image folders; no network."""
+    try:
+        ds = embedded.write_digits(project_root(), name, classes.split(","))
+    except ValueError as e:
+        raise Exit(str(e))
+    print(table(manifest.summary(manifest.read(ds / "manifest.csv"))))
+    print(f"images: {ds / 'images'}")
+
+
+@task(help={"name": "dataset name (data/NAME)", "model": "model folder (default models/NAME)",
+            "apply": "apply data/NAME/clean/decisions.csv instead of writing the report",
+            "top": "how many top-loss images the report shows (default 30)"})
+def clean(c, name, model=None, apply=False, top=30):
+    """Report top losses and failures per query; with --apply, carry out the edited decisions.csv."""
+    from fastcourse import clean as cl
+    from fastcourse.predict import ModelError
+
+    root = project_root()
+    ds = manifest.dataset_dir(root, name)
+    if not (ds / "manifest.csv").exists():
+        raise Exit(f"no dataset at {ds} — build one first: inv data.build --name {name} --categories ...")
+    if apply:
+        if not (ds / "clean/decisions.csv").exists():
+            raise Exit(f"{ds}/clean/decisions.csv not found — run inv data.clean --name {name} first")
+        try:
+            done = cl.apply(ds)
+        except ValueError as e:
+            raise Exit(f"{e} — fix decisions.csv and run again (nothing after that line was applied)")
+        print(", ".join(f"{k}: {v}" for k, v in done.items()) or "nothing to apply (all keep)")
+        return
+    try:
+        path = cl.report(ds, root / (model or f"models/{name}"), int(top))
+    except ModelError as e:
+        raise Exit(f"{e}")
+    print(f"report: {path}\nedit {ds / 'clean/decisions.csv'}, then: inv data.clean --name {name} --apply")
