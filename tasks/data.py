@@ -23,7 +23,7 @@ FETCH_HELP = {
     "name": "dataset name: images go to data/NAME/images/<category>/",
     "urls": "a <category>.txt URL file or a folder of them (default data/NAME/urls)",
     "max_size": "longer side of stored images in pixels (default 400)",
-    "workers": "concurrent downloads (default 16)",
+    "workers": "concurrent downloads (default 32)",
 }
 
 
@@ -41,7 +41,7 @@ def search(c, name, categories, queries=se.QUERIES, max=se.MAX_RESULTS, proxy=No
 
 
 @task(help=FETCH_HELP)
-def fetch(c, name, urls=None, max_size=400, workers=16):
+def fetch(c, name, urls=None, max_size=400, workers=32):
     """Download, verify, resize and dedupe images in one pass; every URL goes in manifest.csv."""
     root = project_root()
     try:
@@ -62,7 +62,7 @@ def fetch(c, name, urls=None, max_size=400, workers=16):
 
 @task(help={**SEARCH_HELP, **{k: v for k, v in FETCH_HELP.items() if k != "urls"}})
 def build(c, name, categories, queries=se.QUERIES, max=se.MAX_RESULTS, proxy=None, max_size=400,
-          workers=16):
+          workers=32):
     """Search then fetch: the whole lesson-1 data step in one command."""
     search(c, name, categories, queries, max, proxy)
     fetch(c, name, None, max_size, workers)

@@ -37,6 +37,7 @@ def bomb() -> bytes:
 
 class Handler(BaseHTTPRequestHandler):
     latency = 0.0
+    slow_s = SLOW_S
     hits: Counter = Counter()
 
     def log_message(self, *args):  # quiet
@@ -51,9 +52,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        Handler.hits[self.path] += 1
+        p = self.path.split("?")[0]
+        self.hits[p] += 1
         time.sleep(self.latency)
-        p = self.path
         try:
             if p.startswith(("/good/", "/dup/")):
                 self.send(200, jpeg(int(p.rsplit("/", 1)[1].split(".")[0])))
@@ -64,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
             elif p == "/garbage.jpg":
                 self.send(200, b"this is not a jpeg at all" * 40)
             elif p == "/slow.jpg":
-                time.sleep(SLOW_S)
+                time.sleep(self.slow_s)
                 self.send(200, jpeg(1))
             elif p == "/bomb.png":
                 self.send(200, bomb(), "image/png")
@@ -97,11 +98,12 @@ class Handler(BaseHTTPRequestHandler):
 class ImageServer:
     """`with ImageServer(latency=0.05) as s: s.url('/good/1.jpg')`."""
 
-    def __init__(self, latency: float = 0.0):
-        handler = type("H", (Handler,), {"latency": latency, "hits": Counter()})
+    def __init__(self, latency: float = 0.0, slow_s: float = SLOW_S):
+        handler = type("H", (Handler,), {"latency": latency, "slow_s": slow_s, "hits": Counter()})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.hits = handler.hits
+        bomb()  # built once up front: it takes a second
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import queue
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +25,10 @@ class FetchOptions:
     max_bytes: int = 20 * 1024**2  # download cap per URL
     max_pixels: int = 50_000_000  # decompression-bomb limit (width x height)
     connect_timeout: float = 5.0  # seconds
-    read_timeout: float = 10.0  # seconds between bytes, and the cap on one whole download
+    read_timeout: float = 4.0  # seconds without data (fastai's default), and the cap on one whole download
     max_redirects: int = 5
-    retries: int = 1  # extra tries after connection errors and 5xx
-    workers: int = 16  # concurrent downloads
+    retries: int = 1  # extra tries after connection errors and HTTP 5xx
+    workers: int = 32  # concurrent downloads (decoding uses one more thread per core)
     quality: int = 90  # JPEG quality of the stored images
 
 
@@ -77,9 +79,11 @@ def download(url: str, opts: FetchOptions) -> bytes:
                 return bytes(buf)
         except requests.TooManyRedirects:
             raise Failed(f"more than {opts.max_redirects} redirects")
-        except (requests.Timeout, requests.ConnectionError) as e:
+        except requests.Timeout:  # a slow server stays slow: no retry
+            raise Failed(f"timeout (no data for {opts.read_timeout:.0f} s)")
+        except requests.ConnectionError:
             if attempt == opts.retries:
-                raise Failed(f"{'timeout' if isinstance(e, requests.Timeout) else 'connection failed'}")
+                raise Failed("connection failed")
         except requests.RequestException as e:
             raise Failed(f"request failed ({type(e).__name__})")
     raise Failed("HTTP 5xx")
@@ -93,7 +97,9 @@ def process(raw: bytes, opts: FetchOptions) -> tuple[bytes, int, int]:
         im = Image.open(io.BytesIO(raw))
         if im.width * im.height > opts.max_pixels:
             raise Failed(f"decompression bomb ({im.width}x{im.height} pixels)")
-        im.draft("RGB", (opts.max_size, opts.max_size))  # JPEG: decode at reduced scale, much faster
+        scale = opts.max_size / max(im.size)
+        if scale < 1:  # JPEG: decode straight at a reduced scale that still covers max_size
+            im.draft("RGB", (max(1, int(im.width * scale)), max(1, int(im.height * scale))))
         im.load()  # full decode: truncated or corrupt files fail here
         im = im.convert("RGB")
     except Failed:
@@ -108,14 +114,12 @@ def process(raw: bytes, opts: FetchOptions) -> tuple[bytes, int, int]:
     return out.getvalue(), im.width, im.height
 
 
-def _one(item: dict, opts: FetchOptions) -> dict:
-    """Download and process one URL in a worker thread; never raises."""
+def _download(item: dict, opts: FetchOptions) -> dict:
+    """Stage 1 (I/O threads): fetch one URL; the row carries the raw bytes or the failure. Never raises."""
     row = {k: item.get(k, "") for k in ("category", "url", "query")}
     try:
-        raw = download(item["url"], opts)
-        row["sha256"] = hashlib.sha256(raw).hexdigest()
-        row["jpeg"], row["width"], row["height"] = process(raw, opts)
-        row["status"] = "kept"
+        row["raw"] = download(item["url"], opts)
+        row["sha256"] = hashlib.sha256(row["raw"]).hexdigest()
     except Failed as e:
         row.update(status="failed", reason=str(e))
     except Exception as e:  # a bug or an odd server must not stop the run
@@ -123,48 +127,85 @@ def _one(item: dict, opts: FetchOptions) -> dict:
     return row
 
 
+def _process(row: dict, opts: FetchOptions) -> dict:
+    """Stage 2 (one thread per core): decode, verify, resize. Never raises."""
+    try:
+        row["jpeg"], row["width"], row["height"] = process(row.pop("raw"), opts)
+        row["status"] = "kept"
+    except Failed as e:
+        row.update(status="failed", reason=str(e))
+    except Exception as e:
+        row.update(status="failed", reason=f"{type(e).__name__}: {str(e)[:80]}")
+    return row
+
+
 def fetch(root: Path, name: str, items: list[dict], opts: FetchOptions | None = None,
           progress: bool = True) -> list[dict]:
-    """Fetch every URL not yet in the manifest; returns the manifest's rows."""
+    """Fetch every URL not yet in the manifest; returns the manifest's rows.
+
+    Downloads run on `workers` I/O threads and hand their bytes to one image thread per core,
+    so a slow server never holds up decoding, and decoding never holds up downloads.
+    """
     from tqdm.auto import tqdm
 
     opts = opts or FetchOptions()
     ds = manifest.dataset_dir(root, name)
     rows = manifest.read(ds / "manifest.csv")
     done = {r["url"] for r in rows}
-    hashes = {r["sha256"] for r in rows if r["status"] == "kept"}
-    todo, seen = [], set()
-    for it in items:
-        if it["url"] not in done and it["url"] not in seen:
-            seen.add(it["url"])
-            todo.append(it)
+    kept = {r["sha256"] for r in rows if r["status"] == "kept"}
+    waiting: dict[str, list[dict]] = {}  # sha256 being processed -> later rows with the same bytes
+    todo = list({it["url"]: it for it in reversed(items) if it["url"] not in done}.values())[::-1]
     bar = tqdm(total=len(todo), desc=f"fetch {name}", unit="url", disable=not progress)
-    pool = ThreadPoolExecutor(opts.workers)
-    pending = {pool.submit(_one, it, opts) for it in todo}
+    io_pool, cpu_pool = ThreadPoolExecutor(opts.workers), ThreadPoolExecutor(os.cpu_count() or 2)
+    results: queue.Queue = queue.Queue()  # finished futures, in completion order
+    submit = lambda pool, fn, arg: pool.submit(fn, arg, opts).add_done_callback(results.put)  # noqa: E731
+    for it in todo:
+        submit(io_pool, _download, it)
+    pending = len(todo)  # URLs not yet settled
+
+    def record(row):
+        rows.append(_record(ds, row))
+        bar.update()
+        if len(rows) % 25 == 0:
+            manifest.write(ds / "manifest.csv", rows)
+
     try:
         while pending:
-            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                rows.append(_record(ds, fut.result(), hashes))
-                bar.update()
-            if finished and len(rows) % 25 < len(finished):
-                manifest.write(ds / "manifest.csv", rows)
+            row = results.get().result()
+            sha = row.get("sha256")
+            if "raw" in row and (sha in kept or sha in waiting):
+                row.pop("raw")
+                if sha in waiting:  # same bytes as one being processed: settle it with that one
+                    waiting[sha].append(row)
+                    continue
+                row.update(status="duplicate", reason="same content as an image already kept")
+            elif "raw" in row:
+                waiting[sha] = []
+                submit(cpu_pool, _process, row)
+                continue
+            twins = waiting.pop(sha, []) if sha else []
+            for r in [row, *twins]:
+                if r is not row:
+                    dup = row["status"] == "kept"
+                    r.update(status="duplicate" if dup else "failed",
+                             reason="same content as an image already kept" if dup else row["reason"])
+                record(r)
+                pending -= 1
+            if row["status"] == "kept":
+                kept.add(sha)
     finally:  # normal end, Ctrl-C or error: stop queued work, keep what is done
-        pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (io_pool, cpu_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
         manifest.write(ds / "manifest.csv", rows)
         bar.close()
     return rows
 
 
-def _record(ds: Path, row: dict, hashes: set) -> dict:
-    """Write a kept image (atomically) unless its content was already kept; returns the manifest row."""
+def _record(ds: Path, row: dict) -> dict:
+    """Write a kept image atomically (temp file + rename); returns the manifest row."""
     jpeg = row.pop("jpeg", None)
     if row["status"] == "kept":
-        if row["sha256"] in hashes:
-            row.update(status="duplicate", reason="same content as an image already kept")
-        else:
-            rel = Path("images") / row["category"] / f"{row['sha256'][:16]}.jpg"
-            atomic_write_bytes(ds / rel, jpeg)
-            hashes.add(row["sha256"])
-            row["path"] = rel.as_posix()
+        rel = Path("images") / row["category"] / f"{row['sha256'][:16]}.jpg"
+        atomic_write_bytes(ds / rel, jpeg)
+        row["path"] = rel.as_posix()
     return row
