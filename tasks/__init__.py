@@ -2,11 +2,13 @@
 
 from invoke import Collection
 
-from . import bench, data, env, train
+from . import app, bench, data, deploy, env, train
 
 ns = Collection()
 ns.add_collection(Collection.from_module(env))
 ns.add_collection(Collection.from_module(data))
 ns.add_collection(Collection("train", train.train))
+ns.add_collection(Collection.from_module(app))
+ns.add_collection(Collection.from_module(deploy))
 ns.add_task(train.predict)
 ns.add_task(bench.bench)

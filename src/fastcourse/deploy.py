@@ -1,0 +1,119 @@
+"""Bundle a model as a Hugging Face Space (gradio) and create/update the Space with huggingface_hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent
+APP_REQUIREMENTS = ["gradio", "onnxruntime", "numpy", "pillow"]  # what app.py needs: no torch, no fastai
+EXAMPLES_PER_CLASS = 2
+SPACE_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+class DeployError(Exception):
+    """A deploy that cannot go on; the message says what to do."""
+
+
+def example_images(config: dict, per_class: int = EXAMPLES_PER_CLASS) -> list[Path]:
+    """A few images per class from the dataset the model was trained on."""
+    data = Path(config.get("data", ""))
+    if not data.is_dir():
+        return []
+    out = []
+    for cls in sorted(d for d in data.iterdir() if d.is_dir()):
+        out += sorted(f for f in cls.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png"))[:per_class]
+    return out
+
+
+def bundle(model_dir: Path, dest: Path, title: str) -> Path:
+    """Write the Space into `dest`: app.py, the portable model, examples, requirements, README."""
+    from .predict import PortableModel
+
+    PortableModel(model_dir)  # fails here, clearly, on a missing or broken model
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "model").mkdir(parents=True)
+    (tmp / "fastcourse").mkdir()
+    (tmp / "examples").mkdir()
+    shutil.copy(PKG / "app.py", tmp / "app.py")
+    shutil.copy(PKG / "predict.py", tmp / "fastcourse" / "predict.py")
+    (tmp / "fastcourse" / "__init__.py").write_text('"""The part of fastcourse a Space needs."""\n')
+    for name in ("model.onnx", "model.json"):
+        shutil.copy(model_dir / name, tmp / "model" / name)
+    for img in example_images(config):
+        shutil.copy(img, tmp / "examples" / f"{img.parent.name}-{img.name}")
+    (tmp / "requirements.txt").write_text("".join(f"{p}=={metadata.version(p)}\n" for p in APP_REQUIREMENTS))
+    (tmp / "README.md").write_text(readme(title, model_dir))
+    if dest.exists():  # replace the previous bundle only once the new one is complete
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
+
+
+def readme(title: str, model_dir: Path) -> str:
+    """The Space card: front matter that Spaces reads, then a short description."""
+    classes = json.loads((model_dir / "model.json").read_text())["classes"]
+    return (f"---\ntitle: {title}\nemoji: 🐦\ncolorFrom: blue\ncolorTo: green\nsdk: gradio\n"
+            f"sdk_version: {metadata.version('gradio')}\napp_file: app.py\nlicense: apache-2.0\npinned: false\n---\n\n"
+            f"# {title}\n\nAn image classifier ({', '.join(classes)}) trained with fastcourse "
+            "(fast.ai's Practical Deep Learning for Coders). It runs the exported ONNX model with onnxruntime.\n")
+
+
+def find_token() -> str | None:
+    """HF_TOKEN, else the token saved by `hf auth login` (never printed)."""
+    if os.environ.get("HF_TOKEN"):
+        return os.environ["HF_TOKEN"]
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
+    """Create the Space if needed and upload the bundle; returns the Space's URL."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(token=token)
+    try:
+        api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=space, repo_type="space",
+                          commit_message="Deploy with fastcourse (inv deploy)")
+    except HfHubHTTPError as e:
+        code = e.response.status_code if e.response is not None else None
+        if code == 401:
+            raise DeployError("Hugging Face rejected the token (401) — make a write token at "
+                              "https://huggingface.co/settings/tokens and set HF_TOKEN or run `hf auth login`")
+        if code in (403, 409):
+            raise DeployError(f"you cannot write to {space} ({code}): the name belongs to another account or "
+                              "your token is read-only — use your own USER/NAME or a write token")
+        raise DeployError(f"the Hub answered {code}: {scrub(str(e), token).splitlines()[0]} — try again later")
+    except OSError as e:  # connection refused, DNS, timeouts
+        raise DeployError(f"could not reach the Hugging Face Hub ({type(e).__name__}) — check the network")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/spaces/{space}"
+
+
+def scrub(text: str, token: str | None) -> str:
+    """Remove the token from any text that could be shown."""
+    return text.replace(token, "***") if token else text
+
+
+def check_space_name(space: str) -> None:
+    """USER/NAME, as the Hub spells repository ids."""
+    if not SPACE_RE.match(space or ""):
+        raise DeployError(f"--space {space!r} must look like USER/NAME (e.g. jane/bird-or-forest)")
+
+
+def listing(folder: Path) -> list[dict]:
+    """Files of a bundle with their sizes, for --dry-run."""
+    from .util import human_bytes
+
+    return [{"file": p.relative_to(folder).as_posix(), "size": human_bytes(p.stat().st_size)}
+            for p in sorted(folder.rglob("*")) if p.is_file()]
+
