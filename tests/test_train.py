@@ -13,17 +13,6 @@ from fastcourse.predict import ModelError, PortableModel, open_image
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """`inv train` with no arguments in an empty project folder (embedded data, offline)."""
-    from conftest import run_inv
-
-    home = tmp_path_factory.mktemp("home")
-    p = run_inv("train", home=home)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return home, p
-
-
 def test_train_defaults_produce_artifacts(trained):
     """inv train with no arguments should write every artifact and end with the report path."""
     home, p = trained

@@ -1,0 +1,178 @@
+"""Issue 5: the gradio app (gradio_client and a real browser), the Space bundle, deploy against a fake Hub."""
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+from conftest import REPO, free_port, run_inv, wait_http
+from fakehub import VALID_TOKEN, FakeHub
+
+pytestmark = pytest.mark.slow
+ARTIFACTS = REPO / "build" / "test-artifacts"
+DUMMY = "hf_dummySECRETtoken0000000000000000000"
+
+
+def start(cmd, home, **env):
+    """Start a server process with the project folder `home`; its output goes to files (no pipe to fill)."""
+    e = {**os.environ, "FASTCOURSE_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False", **env}
+    out, err = (tempfile.TemporaryFile("w+") for _ in range(2))
+    proc = subprocess.Popen(cmd, env=e, cwd=home, stdout=out, stderr=err, text=True)
+    proc.out, proc.err = out, err
+    return proc
+
+
+def stop(proc) -> tuple[str, str]:
+    """Terminate a server started by start(); returns its stdout and stderr."""
+    proc.terminate()
+    proc.wait(timeout=30)
+    for f in (proc.out, proc.err):
+        f.seek(0)
+    return proc.out.read(), proc.err.read()
+
+
+@pytest.fixture(scope="module")
+def bundle(trained):
+    home, _ = trained
+    p = run_inv("app.bundle", home=home)
+    assert p.returncode == 0, p.stderr
+    return home / "build/space/digits"
+
+
+def test_bundle_contents(bundle):
+    """The Space bundle should hold a short app.py, the portable model, examples, pinned app-only requirements and a card."""
+    from importlib import metadata
+
+    assert len((bundle / "app.py").read_text().splitlines()) < 40
+    assert (bundle / "model/model.onnx").stat().st_size > 0 and (bundle / "model/model.json").exists()
+    assert {p.name.split("-")[0] for p in (bundle / "examples").iterdir()} == {"3", "7"}
+    reqs = dict(l.split("==") for l in (bundle / "requirements.txt").read_text().split())
+    assert reqs["gradio"] == metadata.version("gradio") and reqs["onnxruntime"] == metadata.version("onnxruntime")
+    assert not {"fastai", "torch", "fastcore"} & set(reqs)
+    card = (bundle / "README.md").read_text()
+    for line in ("sdk: gradio", f"sdk_version: {metadata.version('gradio')}", "app_file: app.py", "license:", "title:"):
+        assert line in card
+
+
+def test_bundled_app_answers_through_gradio_client(bundle, trained):
+    """python build/space/NAME/app.py should serve predictions with the right label (no fastai imported)."""
+    home, _ = trained
+    port = free_port()
+    proc = start([sys.executable, "-X", "importtime", str(bundle / "app.py"), "--port", str(port)], home)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for digit in ("3", "7"):
+            image = sorted((home / "data/digits/images" / digit).glob("*.png"))[-1]
+            assert client.predict(handle_file(str(image)), api_name="/predict")["label"] == digit
+    finally:
+        _, err = stop(proc)
+    imported = {l.split("|")[-1].strip() for l in err.splitlines() if l.startswith("import time:")}
+    assert "fastai" not in imported and "torch" not in imported
+
+
+def test_app_in_a_real_browser(trained):
+    """inv app should serve a page where uploading an image shows its label; the screenshot is kept."""
+    from playwright.sync_api import sync_playwright
+
+    home, _ = trained
+    port = free_port()
+    proc = start([sys.executable, "-m", "invoke", "-r", str(REPO), "app", "--port", str(port)], home)
+    image = sorted((home / "data/digits/images/7").glob("*.png"))[-1]
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-quic"])
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.locator("input[type=file]").first.set_input_files(str(image))
+            page.get_by_role("button", name="Submit").click()
+            label = page.locator("[data-testid=label-output-value]").first
+            label.wait_for(timeout=30000)
+            page.wait_for_function("document.querySelector('[data-testid=label-output-value]').innerText.trim() !== ''")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "app-browser.png"), full_page=True)
+            text = label.inner_text().strip()
+            browser.close()
+    finally:
+        out, _ = stop(proc)
+    assert text == "7"
+    assert f"http://127.0.0.1:{port}" in out
+
+
+@pytest.mark.parametrize("broken", ["missing", "garbage"])
+def test_app_refuses_bad_model_before_serving(tmp_path, broken):
+    """A missing or broken model should stop inv app with a clear error, before any server starts."""
+    model = tmp_path / "models/bad"
+    if broken == "garbage":
+        model.mkdir(parents=True)
+        (model / "model.json").write_text("{}")
+        (model / "model.onnx").write_bytes(b"\0garbage")
+    p = run_inv("app", "--model", "models/bad", "--port", str(free_port()), home=tmp_path, timeout=120)
+    assert p.returncode != 0
+    assert ("not found" if broken == "missing" else "broken model") in p.stderr
+    assert "Running on" not in p.stdout + p.stderr
+
+
+def deploy(home, hub, *args, token=DUMMY, hf_home=None):
+    env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(hf_home or home / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {**env, "HF_TOKEN": token} if token else env
+    if not token:
+        os.environ.pop("HF_TOKEN", None)
+    return run_inv("deploy", *args, home=home, env=env)
+
+
+def test_deploy_creates_gradio_space_and_uploads(trained):
+    """deploy should create a gradio Space and upload the bundle's files through the Hub API."""
+    home, _ = trained
+    with FakeHub() as hub:
+        p = deploy(home, hub, "--space", "learner/digits", token=VALID_TOKEN)
+    assert p.returncode == 0, p.stderr
+    assert hub.repos["learner/digits"]["type"] == "space" and hub.repos["learner/digits"]["sdk"] == "gradio"
+    bundle = home / "build/space/digits"
+    local = {q.relative_to(bundle).as_posix() for q in bundle.rglob("*") if q.is_file()}
+    assert set(hub.files["learner/digits"]) == local
+    assert hub.files["learner/digits"]["model/model.onnx"] == (bundle / "model/model.onnx").read_bytes()
+    assert p.stdout.strip().endswith(f"{hub.url}/spaces/learner/digits")
+    assert VALID_TOKEN not in p.stdout + p.stderr
+
+
+def test_deploy_without_token_makes_no_request(trained, tmp_path):
+    """No token at all: exit non-zero naming HF_TOKEN and `hf auth login`, and not one request sent."""
+    home, _ = trained
+    with FakeHub() as hub:
+        p = deploy(home, hub, "--space", "learner/digits", token=None, hf_home=tmp_path)
+    assert p.returncode != 0 and hub.requests == []
+    assert "HF_TOKEN" in p.stderr and "hf auth login" in p.stderr
+
+
+@pytest.mark.parametrize("space,token,expect", [
+    ("learner/digits", DUMMY, "rejected the token"),
+    ("someone/taken", VALID_TOKEN, "belongs to another account"),
+])
+def test_deploy_explains_refusals_without_leaking_token(trained, space, token, expect):
+    """An invalid token or a taken name should be one clear line; the token never shows up anywhere."""
+    home, _ = trained
+    with FakeHub(taken={"someone/taken"}) as hub:
+        p = deploy(home, hub, "--space", space, token=token)
+    assert p.returncode != 0 and expect in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert token not in p.stdout + p.stderr
+    for f in (home / "build").rglob("*"):
+        if f.is_file() and f.stat().st_size < 10**7:
+            assert token.encode() not in f.read_bytes(), f
+
+
+def test_dry_run_lists_files_and_sends_nothing(trained):
+    """--dry-run should build and list the bundle without a token and without contacting the Hub."""
+    home, _ = trained
+    with FakeHub() as hub:
+        p = deploy(home, hub, "--space", "learner/digits", "--dry-run", token=None)
+    assert p.returncode == 0 and hub.requests == []
+    assert "model/model.onnx" in p.stdout and "MB" in p.stdout and "nothing was uploaded" in p.stdout
