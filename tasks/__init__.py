@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from . import app, bench, data, deploy, env, train
+from . import app, bench, data, deploy, env, nb, train
 
 ns = Collection()
 ns.add_collection(Collection.from_module(env))
@@ -10,5 +10,6 @@ ns.add_collection(Collection.from_module(data))
 ns.add_collection(Collection("train", train.train))
 ns.add_collection(Collection.from_module(app))
 ns.add_collection(Collection.from_module(deploy))
+ns.add_collection(Collection.from_module(nb))
 ns.add_task(train.predict)
 ns.add_task(bench.bench)

@@ -1,0 +1,108 @@
+"""Notebooks: headless papermill runs, nbdev export, the official course22 notebooks, JupyterLab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .util import project_root
+
+COURSE_REPO = "https://github.com/fastai/course22.git"
+KERNEL = "fastcourse"
+
+
+def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> dict:
+    """Execute a copy of `nb` with papermill into out_dir (the original is never modified), render HTML."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / nb.name
+    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ["PATH"] = env_path  # the kernel's `python` is this environment's
+    start, row = time.time(), {"notebook": nb.name, "status": "ok", "failing cell": ""}
+    try:
+        pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(cwd), progress_bar=False,
+                            kernel_name="python3", log_output=False)
+    except pm.PapermillExecutionError as e:
+        row.update(status="FAILED", **{"failing cell": f"cell {e.cell_index} (In [{e.exec_count}]): {e.ename}: "
+                                                        f"{str(e.evalue)[:80]}"})
+    row["duration"] = f"{time.time() - start:.1f} s"
+    if out.exists():
+        render_html(out)
+    row["output"] = str(out)
+    return row
+
+
+def render_html(nb: Path) -> Path:
+    """The executed notebook as HTML beside it."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb, as_version=4))
+    html = nb.with_suffix(".html")
+    html.write_text(body)
+    return html
+
+
+def export_script(nb: Path, to: Path | None = None) -> Path:
+    """nbdev export of the `#|export` cells (lesson 2's app.py, formerly notebook2script)."""
+    from nbdev.export import nb_export
+
+    to = Path(to) if to else nb.with_name("app.py")
+    to.parent.mkdir(parents=True, exist_ok=True)
+    nb_export(str(nb), lib_path=str(to.parent), name=to.stem, solo_nb=True)
+    if not to.exists():
+        raise ValueError(f"{nb} has no `#|export` cells — mark the cells to export with #|export")
+    return to
+
+
+def clone_course(dest: Path, ref: str = "main", repo: str = COURSE_REPO) -> str:
+    """Clone or update the official course22 notebooks at `ref` with git; returns what was done."""
+    git = ["git", "-c", "advice.detachedHead=false"]
+    try:
+        if (dest / ".git").exists():
+            here = git + ["-C", str(dest)]
+            subprocess.run(here + ["fetch", "--depth", "1", "origin", ref], check=True,
+                           capture_output=True, text=True, timeout=300)
+            dirty = subprocess.run(here + ["status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+            if dirty:  # the learner's edits (and our earlier patches) are kept in a stash, never dropped
+                subprocess.run(here + ["-c", "user.name=fastcourse", "-c", "user.email=fastcourse@localhost",
+                                       "stash", "push", "--include-untracked", "-m", "fastcourse: before nb.course update"],
+                               check=True, capture_output=True, text=True)
+            subprocess.run(here + ["checkout", "FETCH_HEAD"], check=True, capture_output=True, text=True)
+            kept = f"; your earlier changes are saved: git -C {dest} stash list" if dirty else ""
+            return f"updated {dest} to {ref}{kept}"
+        subprocess.run(git + ["clone", "--depth", "1", "--branch", ref, repo, str(dest)], check=True,
+                       capture_output=True, text=True, timeout=300)
+        return f"cloned {repo} ({ref}) into {dest}"
+    except subprocess.CalledProcessError as e:
+        raise ConnectionError(f"git could not get {repo} ({ref}): {e.stderr.strip().splitlines()[-1:]}") from e
+
+
+def register_kernel(name: str = KERNEL, user: bool = True) -> str:
+    """Register this environment's Python as a Jupyter kernel; returns its display name."""
+    display = f"Python {sys.version_info.major}.{sys.version_info.minor} (fastcourse)"
+    where = ["--user"] if user else ["--prefix", sys.prefix]
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", *where, "--name", name,
+                    "--display-name", display], check=True, capture_output=True)
+    return display
+
+
+def lab_command(port: int, token: str, notebook_dir: Path) -> list[str]:
+    """JupyterLab on 127.0.0.1 only, with token authentication, in `notebook_dir`."""
+    return [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={notebook_dir}", "--ServerApp.open_browser=False",
+            f"--ServerApp.allow_root={os.geteuid() == 0}"]  # root: containers, Paperspace, CI
+
+
+def default_notebooks() -> list[Path]:
+    """Our own course notebooks, in order."""
+    return sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def out_dir() -> Path:
+    return project_root() / "build" / "notebooks"
