@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .util import project_root
 
-COURSE_REPO = "https://github.com/fastai/course22.git"
+COURSE_REPO = os.environ.get("FASTCOURSE_COURSE_REPO", "https://github.com/fastai/course22.git")  # or a mirror
 KERNEL = "fastcourse"
 
 
