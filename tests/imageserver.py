@@ -9,6 +9,7 @@ from collections import Counter
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 SLOW_S = 3.0  # /slow.jpg answers after this long
@@ -16,12 +17,14 @@ SLOW_S = 3.0  # /slow.jpg answers after this long
 
 @lru_cache(maxsize=None)
 def jpeg(i: int, size=(1024, 768)) -> bytes:
-    """A distinct, deterministic photo-like JPEG."""
+    """A distinct, deterministic photo-like JPEG (shapes plus sensor-like noise: ~150-250 KB, like a photo)."""
     im = Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
     d = ImageDraw.Draw(im)
     for k in range(12):
         x, y = (i * 97 + k * 131) % size[0], (i * 61 + k * 89) % size[1]
         d.ellipse((x, y, x + 120 + k * 9, y + 90 + k * 7), fill=((k * 41 + i) % 256, (k * 17) % 256, (i * 7) % 256))
+    noise = np.random.default_rng(i).normal(0, 12, (size[1], size[0], 3))
+    im = Image.fromarray(np.clip(np.asarray(im, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=85)
     return buf.getvalue()
@@ -67,6 +70,25 @@ class Handler(BaseHTTPRequestHandler):
             elif p == "/slow.jpg":
                 time.sleep(self.slow_s)
                 self.send(200, jpeg(1))
+            elif p == "/trickle.jpg":  # headers at once, then a few bytes every half second
+                body = jpeg(2)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for k in range(int(self.slow_s * 2)):
+                    self.wfile.write(body[k * 16:(k + 1) * 16])
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            elif p == "/stall.jpg":  # headers, half the body, then silence
+                body = jpeg(3)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(self.slow_s)
             elif p == "/bomb.png":
                 self.send(200, bomb(), "image/png")
             elif p == "/huge.jpg":  # 60 MB, declared
@@ -119,7 +141,9 @@ class ImageServer:
 
 BAD = {  # path -> the reason our fetch should record
     "/truncated.jpg": "unreadable image", "/page.html": "not an image", "/missing.jpg": "HTTP 404",
-    "/garbage.jpg": "unreadable image", "/slow.jpg": "timeout", "/bomb.png": "decompression bomb",
+    "/garbage.jpg": "unreadable image", "/slow.jpg": "timeout", "/trickle.jpg": "too slow",
+    "/stall.jpg": "timeout",
+    "/bomb.png": "decompression bomb",
     "/huge.jpg": "larger than 20 MB", "/huge-undeclared.jpg": "larger than 20 MB",
     "/redirect/9": "more than 5 redirects",
 }

@@ -85,7 +85,7 @@ def url_file(tmp_path, server, good=range(10), dups=(), bad=BAD):
 def test_fetch_accounts_for_every_url(tmp_path, server):
     """Good images are kept resized; duplicates and each kind of bad URL are recorded with the right reason."""
     items = se.read_url_files(url_file(tmp_path, server, dups=(1, 2)) .parent)
-    rows = fe.fetch(tmp_path, "t", items, fe.FetchOptions(read_timeout=1.0, workers=8), progress=False)
+    rows = fe.fetch(tmp_path, "t", items, fe.FetchOptions(read_timeout=1.0, max_seconds=2.0, workers=8), progress=False)
     by_url = {r["url"]: r for r in rows}
     assert len(rows) == len(items) == 10 + 2 + len(BAD)
     for path, reason in BAD.items():

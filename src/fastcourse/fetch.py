@@ -11,6 +11,7 @@ import io
 import os
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,8 @@ class FetchOptions:
     max_bytes: int = 20 * 1024**2  # download cap per URL
     max_pixels: int = 50_000_000  # decompression-bomb limit (width x height)
     connect_timeout: float = 5.0  # seconds
-    read_timeout: float = 4.0  # seconds without data (fastai's default), and the cap on one whole download
+    read_timeout: float = 4.0  # seconds without data (as fastai's download_images)
+    max_seconds: float = 30.0  # cap on one whole download (a trickling server cannot hold a worker)
     max_redirects: int = 5
     retries: int = 1  # extra tries after connection errors and HTTP 5xx
     workers: int = 32  # concurrent downloads (decoding uses one more thread per core)
@@ -51,9 +53,8 @@ def _session(opts: FetchOptions):
 
 def download(url: str, opts: FetchOptions) -> bytes:
     """GET an http(s) image with timeouts, a byte cap, bounded redirects and retries."""
-    import time
-
     import requests
+    import urllib3
 
     if not url.lower().startswith(("http://", "https://")):
         raise Failed("not an http(s) URL")
@@ -69,24 +70,31 @@ def download(url: str, opts: FetchOptions) -> bytes:
                     raise Failed(f"not an image (Content-Type {ctype or 'missing'})")
                 if int(r.headers.get("Content-Length") or 0) > opts.max_bytes:
                     raise Failed(f"larger than {opts.max_bytes // 1024**2} MB")
-                buf, deadline = bytearray(), time.monotonic() + opts.read_timeout
-                for chunk in r.iter_content(65536):
-                    buf += chunk
-                    if len(buf) > opts.max_bytes:
-                        raise Failed(f"larger than {opts.max_bytes // 1024**2} MB")
-                    if time.monotonic() > deadline:
-                        raise Failed(f"too slow (over {opts.read_timeout:.0f} s)")
-                return bytes(buf)
+                return _read_body(r, opts)
         except requests.TooManyRedirects:
             raise Failed(f"more than {opts.max_redirects} redirects")
-        except requests.Timeout:  # a slow server stays slow: no retry
+        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):  # a slow server stays slow: no retry
             raise Failed(f"timeout (no data for {opts.read_timeout:.0f} s)")
+        except urllib3.exceptions.HTTPError:  # raised while reading the body ourselves
+            raise Failed("connection broke off during the download")
         except requests.ConnectionError:
             if attempt == opts.retries:
                 raise Failed("connection failed")
         except requests.RequestException as e:
             raise Failed(f"request failed ({type(e).__name__})")
     raise Failed("HTTP 5xx")
+
+
+def _read_body(r, opts: FetchOptions) -> bytes:
+    """The body within the byte cap and the total deadline, reading whatever each recv brings."""
+    buf, deadline = bytearray(), time.monotonic() + opts.max_seconds
+    while chunk := r.raw.read1(65536, decode_content=True):  # returns as soon as bytes arrive
+        buf += chunk
+        if len(buf) > opts.max_bytes:
+            raise Failed(f"larger than {opts.max_bytes // 1024**2} MB")
+        if time.monotonic() > deadline:  # a trickling server cannot hold a worker
+            raise Failed(f"too slow (over {opts.max_seconds:.0f} s in all)")
+    return bytes(buf)
 
 
 def process(raw: bytes, opts: FetchOptions) -> tuple[bytes, int, int]:
