@@ -59,9 +59,10 @@ def test_search_gives_up_with_clear_error():
     assert "'crocodile photo'" in str(e.value) and "--proxy" in str(e.value)
 
 
-def test_search_offline_is_one_line_error(inv, tmp_path):
-    """Offline (as here), data.search should exit non-zero with one line pointing to the embedded dataset."""
-    p = inv("data.search", "--name", "b", "--categories", "bird", home=tmp_path, timeout=120)
+@pytest.mark.parametrize("task", ["data.search", "data.build"])
+def test_search_offline_is_one_line_error(inv, tmp_path, task):
+    """Offline (as here), data.search and data.build should exit non-zero with one line pointing to the embedded dataset."""
+    p = inv(task, "--name", "b", "--categories", "bird", home=tmp_path, timeout=120)
     assert p.returncode != 0
     assert "embedded dataset" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 

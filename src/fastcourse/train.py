@@ -101,6 +101,15 @@ def make_learner(cfg: TrainConfig, dls):
     from fastai.vision.all import error_rate, vision_learner
 
     arch = getattr(torchvision.models, cfg.arch, None) or cfg.arch  # strings go to timm
+    if isinstance(arch, str):
+        try:
+            import timm
+        except ImportError:
+            raise ValueError(f"--arch {cfg.arch}: not a torchvision model, and timm (for other names) is not "
+                             "installed — use e.g. resnet18/resnet34/convnext_tiny, or pip install timm") from None
+        if not timm.list_models(cfg.arch):
+            raise ValueError(f"--arch {cfg.arch}: no torchvision or timm model has this name — "
+                             "see torchvision.models or timm.list_models()")
     if cfg.pretrained is not False:
         try:
             return vision_learner(dls, arch, pretrained=True, metrics=error_rate), True
