@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import yaml
+
+from localserver import LocalServer
 
 VALID_TOKEN = "hf_validTOKENfor0the0fake0hub00000000"
 
 
-class FakeHub:
+class FakeHub(LocalServer):
     """`with FakeHub(taken={"someone/taken"}) as hub: ... hub.requests, hub.repos, hub.files`."""
 
     def __init__(self, taken=(), valid_token=VALID_TOKEN):
@@ -80,17 +81,8 @@ class FakeHub:
                                             "commitOid": "a" * 40})
                 self.reply(404, {"error": f"not implemented in the fake hub: {self.path}"})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.base

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections import Counter
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from localserver import LocalServer
 
 SLOW_S = 3.0  # /slow.jpg answers after this long
 
@@ -117,26 +118,17 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
-class ImageServer:
+class ImageServer(LocalServer):
     """`with ImageServer(latency=0.05) as s: s.url('/good/1.jpg')`."""
 
     def __init__(self, latency: float = 0.0, slow_s: float = SLOW_S):
         handler = type("H", (Handler,), {"latency": latency, "slow_s": slow_s, "hits": Counter()})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        super().__init__(handler)
         self.hits = handler.hits
         bomb()  # built once up front: it takes a second
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.base + path
 
 
 BAD = {  # path -> the reason our fetch should record
