@@ -8,7 +8,6 @@
 
 import json as jsonlib
 import subprocess
-import sys
 
 from invoke import Exit, task
 
@@ -65,6 +64,6 @@ def lock(c, upgrade=False):
 @task(help={"name": "kernel name (default fastcourse)"})
 def kernel(c, name="fastcourse"):
     """Register this environment's Python as a Jupyter kernel."""
-    display = f"Python {sys.version_info.major}.{sys.version_info.minor} (fastcourse)"
-    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", name,
-                    "--display-name", display], check=True)
+    from fastcourse.notebooks import register_kernel
+
+    print(f"kernel {name!r} registered as {register_kernel(name)!r}")

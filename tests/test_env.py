@@ -154,3 +154,12 @@ def test_env_lock_regenerates_both(project, inv):
     assert deps.read_lock((project / deps.LOCK).read_text()) == deps.read_lock((REPO / deps.LOCK).read_text())
     assert (project / deps.ENV_YML).read_text() == (REPO / deps.ENV_YML).read_text()
     assert deps.agreement_problems(project) == []
+
+
+def test_kernel_check_before_and_after_registering(inv, tmp_path):
+    """The doctor should warn until env.kernel registers this environment, then report the kernel."""
+    env = {"JUPYTER_DATA_DIR": str(tmp_path / "jupyter"), "JUPYTER_PATH": str(tmp_path / "jupyter")}
+    kernel = lambda: {c["name"]: c for c in json.loads(inv("env.doctor", "--json", "--timeout", "0.2", env=env).stdout)["checks"]}["Jupyter kernel"]
+    assert kernel()["status"] == "warn" and "inv env.kernel" in kernel()["fix"]
+    assert inv("env.kernel", env=env).returncode == 0
+    assert kernel()["status"] == "ok" and "fastcourse" in kernel()["value"]
