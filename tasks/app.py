@@ -11,6 +11,8 @@ from invoke import Exit, task
 
 from fastcourse.util import project_root, table
 
+from ._opts import number
+
 MODEL_HELP = "model folder made by inv train (default models/digits)"
 
 
@@ -21,12 +23,13 @@ def model_dir(model: str) -> Path:
 
 @task(name="serve", default=True, help={"model": MODEL_HELP, "port": "port on 127.0.0.1 (default 7860)",
                                          "share": "also create a temporary public gradio.live link"})
-def serve(c, model="models/digits", port=7860, share=False):
+def serve(c, model="models/digits", port="7860", share=False):
     """Serve the model as a local gradio app on 127.0.0.1 (upload, webcam or paste an image)."""
     from fastcourse.app import make_app
     from fastcourse.deploy import example_images
     from fastcourse.predict import ModelError
 
+    port = number(int, "port", port)
     folder = model_dir(model)
     try:
         config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
@@ -34,7 +37,7 @@ def serve(c, model="models/digits", port=7860, share=False):
     except ModelError as e:
         raise Exit(f"app: {e}")
     try:
-        app.launch(server_name="127.0.0.1", server_port=int(port), share=share, prevent_thread_lock=True,
+        app.launch(server_name="127.0.0.1", server_port=port, share=share, prevent_thread_lock=True,
                    quiet=True)
     except OSError as e:
         raise Exit(f"app: cannot listen on 127.0.0.1:{port} ({e}) — pass another --port")

@@ -12,6 +12,8 @@ from invoke import Exit, task
 from fastcourse import embedded, fetch as fe, manifest, search as se
 from fastcourse.util import project_root, table
 
+from ._opts import number
+
 SEARCH_HELP = {
     "name": "dataset name: files go to data/NAME/",
     "categories": "comma-separated categories, e.g. 'bird,forest'",
@@ -28,10 +30,10 @@ FETCH_HELP = {
 
 
 @task(help=SEARCH_HELP)
-def search(c, name, categories, queries=se.QUERIES, max=se.MAX_RESULTS, proxy=None):
+def search(c, name, categories, queries=se.QUERIES, max=str(se.MAX_RESULTS), proxy=None):
     """Search images per category with ddgs; write data/NAME/urls/<category>.txt."""
     try:
-        files = se.search_categories(project_root(), name, categories.split(","), queries, int(max),
+        files = se.search_categories(project_root(), name, categories.split(","), queries, number(int, "max", max),
                                      se.ddgs_searcher(proxy) if proxy else None)
     except (se.SearchError, ValueError) as e:
         raise Exit(str(e))
@@ -41,7 +43,7 @@ def search(c, name, categories, queries=se.QUERIES, max=se.MAX_RESULTS, proxy=No
 
 
 @task(help=FETCH_HELP)
-def fetch(c, name, urls=None, max_size=400, workers=32):
+def fetch(c, name, urls=None, max_size="400", workers="32"):
     """Download, verify, resize and dedupe images in one pass; every URL goes in manifest.csv."""
     root = project_root()
     try:
@@ -49,7 +51,8 @@ def fetch(c, name, urls=None, max_size=400, workers=32):
         items = se.read_url_files(urls or ds / "urls")
     except (FileNotFoundError, ValueError) as e:
         raise Exit(f"{e}")
-    rows = fe.fetch(root, name, items, fe.FetchOptions(max_size=int(max_size), workers=int(workers)))
+    rows = fe.fetch(root, name, items, fe.FetchOptions(max_size=number(int, "max_size", max_size),
+                                                       workers=number(int, "workers", workers)))
     print(table(manifest.summary(rows)))
     reasons = {}
     for r in rows:
@@ -61,8 +64,8 @@ def fetch(c, name, urls=None, max_size=400, workers=32):
 
 
 @task(help={**SEARCH_HELP, **{k: v for k, v in FETCH_HELP.items() if k != "urls"}})
-def build(c, name, categories, queries=se.QUERIES, max=se.MAX_RESULTS, proxy=None, max_size=400,
-          workers=32):
+def build(c, name, categories, queries=se.QUERIES, max=str(se.MAX_RESULTS), proxy=None, max_size="400",
+          workers="32"):
     """Search then fetch: the whole lesson-1 data step in one command."""
     search(c, name, categories, queries, max, proxy)
     fetch(c, name, None, max_size, workers)
@@ -83,11 +86,12 @@ def write_embedded(c, name=embedded.NAME, classes=",".join(embedded.CLASSES)):
 @task(help={"name": "dataset name (data/NAME)", "model": "model folder (default models/NAME)",
             "apply": "apply data/NAME/clean/decisions.csv instead of writing the report",
             "top": "how many top-loss images the report shows (default 30)"})
-def clean(c, name, model=None, apply=False, top=30):
+def clean(c, name, model=None, apply=False, top="30"):
     """Report top losses and failures per query; with --apply, carry out the edited decisions.csv."""
     from fastcourse import clean as cl
     from fastcourse.predict import ModelError
 
+    top = number(int, "top", top)
     root = project_root()
     ds = manifest.dataset_dir(root, name)
     if not (ds / "manifest.csv").exists():
@@ -102,7 +106,7 @@ def clean(c, name, model=None, apply=False, top=30):
         print(", ".join(f"{k}: {v}" for k, v in done.items()) or "nothing to apply (all keep)")
         return
     try:
-        path = cl.report(ds, root / (model or f"models/{name}"), int(top))
+        path = cl.report(ds, root / (model or f"models/{name}"), top)
     except ModelError as e:
         raise Exit(f"{e}")
     print(f"report: {path}\nedit {ds / 'clean/decisions.csv'}, then: inv data.clean --name {name} --apply")

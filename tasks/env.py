@@ -14,14 +14,16 @@ from invoke import Exit, task
 from fastcourse import deps, doctor
 from fastcourse.util import lock_file, project_root, table
 
+from ._opts import number
+
 MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
 
 
 @task(name="doctor", default=True, help={"json": "print machine-readable JSON instead of a table",
                           "timeout": "seconds to wait for each network host (default 2)"})
-def doctor_(c, json=False, timeout=2.0):
+def doctor_(c, json=False, timeout="2"):
     """Diagnose this machine for the course (platform, versions, GPU, shm, disk, network, token, kernel)."""
-    report = doctor.run_all(project_root(), network_timeout=float(timeout))
+    report = doctor.run_all(project_root(), network_timeout=number(float, "timeout", timeout))
     if json:
         print(jsonlib.dumps(report, indent=2))
     else:

@@ -17,6 +17,8 @@ from invoke import Exit, task
 from fastcourse import nbpatch, notebooks as nbs
 from fastcourse.util import project_root, table
 
+from ._opts import number
+
 
 def _paths(c, first):
     return ([first] if first else []) + shlex.split(getattr(c, "remainder", "") or "")
@@ -98,17 +100,18 @@ def course(c, dest="course22", ref="main", repo=nbs.COURSE_REPO):
 
 
 @task(help={"port": "port on 127.0.0.1 (default 8888)"})
-def lab(c, port=8888):
+def lab(c, port="8888"):
     """JupyterLab in notebooks/ on 127.0.0.1 with a token, and this environment's kernel registered."""
     import subprocess
 
+    port = number(int, "port", port)
     display = nbs.register_kernel()
     token = secrets.token_urlsafe(24)
     folder = nbs.default_notebooks()[0].parent
     print(f"kernel '{nbs.KERNEL}' registered as {display!r}")
     print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
     try:
-        subprocess.run(nbs.lab_command(int(port), token, folder), check=True)
+        subprocess.run(nbs.lab_command(port, token, folder), check=True)
     except subprocess.CalledProcessError as e:
         raise Exit(f"JupyterLab exited with {e.returncode} — is port {port} in use? pass --port")
     except KeyboardInterrupt:

@@ -14,6 +14,8 @@ from invoke import Exit, task
 from fastcourse import train as tr
 from fastcourse.util import project_root
 
+from ._opts import number
+
 HELP = {
     "data": "folder with one sub-folder per class, or a dataset name from inv data.* (default: embedded digits)",
     "name": f"model name: artifacts go to models/NAME (default {tr.NAME})",
@@ -34,18 +36,20 @@ HELP = {
 
 
 @task(default=True, help=HELP)
-def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=tr.SIZE, resize=tr.RESIZE, epochs=tr.EPOCHS,
-          lr=None, bs=tr.BS, pretrained=False, no_pretrained=False, seed=tr.SEED, procs=1, machines=1, machine_rank=0,
-          main_ip=None):
+def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=str(tr.SIZE), resize=tr.RESIZE, epochs=str(tr.EPOCHS),
+          lr=None, bs=str(tr.BS), pretrained=False, no_pretrained=False, seed=str(tr.SEED), procs="1",
+          machines="1", machine_rank="0", main_ip=None):
     """Train an image classifier (default: the embedded digits, offline), export it and write a report."""
+    ints = {k: number(int, k, v) for k, v in dict(size=size, epochs=epochs, bs=bs, seed=seed, procs=procs,
+                                                   machines=machines, machine_rank=machine_rank).items()}
     try:
-        cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=int(size), resize=resize,
-                             epochs=int(epochs), lr=float(lr) if lr else None, bs=int(bs),
+        cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=ints["size"], resize=resize,
+                             epochs=ints["epochs"], lr=number(float, "lr", lr) if lr else None, bs=ints["bs"],
                              pretrained=False if no_pretrained else (True if pretrained else None),
-                             seed=int(seed))
+                             seed=ints["seed"])
         root = project_root()
-        if int(procs) > 1 or int(machines) > 1:
-            launch(cfg, root, int(procs), int(machines), int(machine_rank), main_ip)
+        if ints["procs"] > 1 or ints["machines"] > 1:
+            launch(cfg, root, ints["procs"], ints["machines"], ints["machine_rank"], main_ip)
             metrics = jsonlib.loads((root / "models" / cfg.name / "metrics.json").read_text())
         else:
             metrics = tr.train(cfg, root)
@@ -79,12 +83,13 @@ def launch(cfg, root, procs, machines, machine_rank, main_ip):
     "model": "model folder made by inv train (default models/digits)",
     "json": "print JSON lines instead of a table",
     "bs": "batch size for directories (default 64)"})
-def predict(c, path=None, model="models/digits", json=False, bs=64):
+def predict(c, path=None, model="models/digits", json=False, bs="64"):
     """Predict the label of images or directories of images with a trained (portable) model."""
     import shlex
 
     from fastcourse.predict import ModelError, PortableModel, predict_paths
 
+    bs = number(int, "bs", bs)
     paths = ([path] if path else []) + shlex.split(getattr(c, "remainder", "") or "")
     if not paths:
         raise Exit("predict needs at least one image or directory — e.g. inv predict photo.jpg")
@@ -93,7 +98,7 @@ def predict(c, path=None, model="models/digits", json=False, bs=64):
     except ModelError as e:
         raise Exit(f"predict failed: {e}")
     failed = 0
-    for path, result, error in predict_paths(pm, paths, int(bs)):
+    for path, result, error in predict_paths(pm, paths, bs):
         failed += bool(error)
         if json:
             print(jsonlib.dumps({"path": str(path), **(result or {}), **({"error": error} if error else {})}))

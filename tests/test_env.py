@@ -163,3 +163,13 @@ def test_kernel_check_before_and_after_registering(inv, tmp_path):
     assert kernel()["status"] == "warn" and "inv env.kernel" in kernel()["fix"]
     assert inv("env.kernel", env=env).returncode == 0
     assert kernel()["status"] == "ok" and "fastcourse" in kernel()["value"]
+
+
+@pytest.mark.parametrize("args", [["train", "--epochs", "x"], ["predict", "a.png", "--bs", "many"],
+                                  ["app", "--port", "p"], ["env.doctor", "--timeout", "soon"],
+                                  ["data.clean", "--name", "d", "--top", "t"]])
+def test_bad_numbers_are_one_line_errors(inv, tmp_path, args):
+    """A non-numeric value for a numeric option should name the option in one line, not a traceback."""
+    p = inv(*args, home=tmp_path)
+    assert p.returncode != 0
+    assert p.stderr.strip().startswith(f"--{args[-2].lstrip('-')} ") and "Traceback" not in p.stderr
