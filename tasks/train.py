@@ -63,12 +63,11 @@ def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=str(tr.SIZE), resize=tr
 
 def launch(cfg, root, procs, machines, machine_rank, main_ip):
     """Run fastcourse.train under `accelerate launch` (GPU: one process per GPU, fp16; CPU: gloo)."""
-    import torch
-
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(procs * machines),
            "--num_machines", str(machines), "--machine_rank", str(machine_rank), "--dynamo_backend", "no"]
-    # torchrun-style launch for both; on CPU accelerate then picks the gloo backend
-    cmd += ["--multi_gpu", "--mixed_precision", "fp16" if torch.cuda.is_available() else "no"]
+    # torchrun-style launch for both; on CPU accelerate then picks the gloo backend. Mixed precision
+    # comes from fastai's to_fp16 in the training script, not from accelerate (one loss scaler, not two).
+    cmd += ["--multi_gpu", "--mixed_precision", "no"]
     if main_ip:
         cmd += ["--main_process_ip", main_ip, "--main_process_port", "29500"]
     args = [a for k, v in vars(cfg).items() for a in (f"--{k}", str(v))]
