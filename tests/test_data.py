@@ -1,7 +1,6 @@
 """Issue 3: search with backoff, one-pass fetch against a real local server, resume, embedded data, cleaning."""
 
 import csv
-import json
 import os
 import signal
 import subprocess

@@ -80,16 +80,15 @@ def agreement_problems(root: Path) -> list[str]:
     return problems
 
 
-def installed_mismatches(lock_text: str, names: list[str] | None = None) -> list[dict]:
+def installed_mismatches(lock_text: str) -> list[dict]:
     """Installed versions that differ from the lock: [{package, locked, installed}]."""
     pins = read_lock(lock_text)
     out = []
-    for name in names or sorted(pins):
-        want = pins.get(canonicalize_name(name))
+    for name, want in sorted(pins.items()):
         try:
             have = metadata.version(name)
         except metadata.PackageNotFoundError:
             have = None
-        if want and have != want:
+        if have != want:
             out.append({"package": name, "locked": want, "installed": have or "missing"})
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 from .util import atomic_write_text
 
 FIELDS = ["status", "reason", "category", "url", "query", "sha256", "width", "height", "path"]
-STATUSES = ("kept", "duplicate", "failed", "deleted", "relabeled")
+STATUSES = ("kept", "duplicate", "failed", "deleted")  # relabeled images stay "kept" with a reason
 
 
 def dataset_dir(root: Path, name: str) -> Path:
@@ -46,4 +46,4 @@ def summary(rows: list[dict]) -> list[dict]:
     """Counts per category and status, for the end-of-run table."""
     cats = sorted({r["category"] for r in rows})
     return [{"category": c, **{s: sum(r["category"] == c and r["status"] == s for r in rows)
-                               for s in ("kept", "duplicate", "failed")}} for c in cats]
+                               for s in STATUSES}} for c in cats]
