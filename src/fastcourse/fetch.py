@@ -34,6 +34,9 @@ class FetchOptions:
     quality: int = 90  # JPEG quality of the stored images
 
 
+DUPLICATE = "same content as an image already kept"
+
+
 class Failed(Exception):
     """Why one URL could not become an image (the manifest's reason)."""
 
@@ -122,12 +125,10 @@ def process(raw: bytes, opts: FetchOptions) -> tuple[bytes, int, int]:
     return out.getvalue(), im.width, im.height
 
 
-def _download(item: dict, opts: FetchOptions) -> dict:
-    """Stage 1 (I/O threads): fetch one URL; the row carries the raw bytes or the failure. Never raises."""
-    row = {k: item.get(k, "") for k in ("category", "url", "query")}
+def _settle(row: dict, step) -> dict:
+    """Run step(row); a failure becomes the row's status and reason instead of an exception."""
     try:
-        row["raw"] = download(item["url"], opts)
-        row["sha256"] = hashlib.sha256(row["raw"]).hexdigest()
+        step(row)
     except Failed as e:
         row.update(status="failed", reason=str(e))
     except Exception as e:  # a bug or an odd server must not stop the run
@@ -135,16 +136,22 @@ def _download(item: dict, opts: FetchOptions) -> dict:
     return row
 
 
+def _download(item: dict, opts: FetchOptions) -> dict:
+    """Stage 1 (I/O threads): fetch one URL; the row carries the raw bytes or the failure."""
+    def step(row):
+        row["raw"] = download(item["url"], opts)
+        row["sha256"] = hashlib.sha256(row["raw"]).hexdigest()
+
+    return _settle({k: item.get(k, "") for k in ("category", "url", "query")}, step)
+
+
 def _process(row: dict, opts: FetchOptions) -> dict:
-    """Stage 2 (one thread per core): decode, verify, resize. Never raises."""
-    try:
+    """Stage 2 (one thread per core): decode, verify, resize."""
+    def step(row):
         row["jpeg"], row["width"], row["height"] = process(row.pop("raw"), opts)
         row["status"] = "kept"
-    except Failed as e:
-        row.update(status="failed", reason=str(e))
-    except Exception as e:
-        row.update(status="failed", reason=f"{type(e).__name__}: {str(e)[:80]}")
-    return row
+
+    return _settle(row, step)
 
 
 def fetch(root: Path, name: str, items: list[dict], opts: FetchOptions | None = None,
@@ -172,7 +179,9 @@ def fetch(root: Path, name: str, items: list[dict], opts: FetchOptions | None = 
     pending = len(todo)  # URLs not yet settled
 
     def record(row):
+        nonlocal pending
         rows.append(_record(ds, row))
+        pending -= 1
         bar.update()
         if len(rows) % 25 == 0:
             manifest.write(ds / "manifest.csv", rows)
@@ -186,19 +195,16 @@ def fetch(root: Path, name: str, items: list[dict], opts: FetchOptions | None = 
                 if sha in waiting:  # same bytes as one being processed: settle it with that one
                     waiting[sha].append(row)
                     continue
-                row.update(status="duplicate", reason="same content as an image already kept")
+                row.update(status="duplicate", reason=DUPLICATE)
             elif "raw" in row:
                 waiting[sha] = []
                 submit(cpu_pool, _process, row)
                 continue
-            twins = waiting.pop(sha, []) if sha else []
-            for r in [row, *twins]:
-                if r is not row:
-                    dup = row["status"] == "kept"
-                    r.update(status="duplicate" if dup else "failed",
-                             reason="same content as an image already kept" if dup else row["reason"])
-                record(r)
-                pending -= 1
+            record(row)
+            for twin in waiting.pop(sha, []) if sha else []:  # same bytes: same outcome
+                twin.update(**({"status": "duplicate", "reason": DUPLICATE} if row["status"] == "kept"
+                               else {"status": "failed", "reason": row["reason"]}))
+                record(twin)
             if row["status"] == "kept":
                 kept.add(sha)
     finally:  # normal end, Ctrl-C or error: stop queued work, keep what is done
