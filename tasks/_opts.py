@@ -4,6 +4,8 @@ Numeric options are declared with string defaults and converted here, so a bad v
 one-line Exit naming the option (invoke's own int() cast would end in a traceback).
 """
 
+import shlex
+
 from invoke import Exit
 
 
@@ -14,3 +16,8 @@ def number(kind, option: str, value):
     except (TypeError, ValueError):
         whole = "whole " if kind is int else ""
         raise Exit(f"--{option.replace('_', '-')} {value!r} is not a {whole}number — e.g. --{option.replace('_', '-')} 5") from None
+
+
+def paths_after(c, first) -> list[str]:
+    """The positional path plus any listed after `--` (invoke has no variadic positionals)."""
+    return ([first] if first else []) + shlex.split(getattr(c, "remainder", "") or "")

@@ -4,7 +4,6 @@
     inv app.bundle [--model models/NAME] [--title TITLE]     -> build/space/NAME/ (python build/space/NAME/app.py)
 """
 
-import json
 from pathlib import Path
 
 from invoke import Exit, task
@@ -26,14 +25,13 @@ def model_dir(model: str) -> Path:
 def serve(c, model="models/digits", port="7860", share=False):
     """Serve the model as a local gradio app on 127.0.0.1 (upload, webcam or paste an image)."""
     from fastcourse.app import make_app
-    from fastcourse.deploy import example_images
+    from fastcourse.deploy import example_images, model_config
     from fastcourse.predict import ModelError
 
     port = number(int, "port", port)
     folder = model_dir(model)
     try:
-        config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
-        app = make_app(folder, example_images(config))
+        app = make_app(folder, example_images(model_config(folder)))
     except ModelError as e:
         raise Exit(f"app: {e}")
     try:

@@ -2,11 +2,11 @@
 
 import subprocess
 import sys
-from pathlib import Path
-
 from invoke import Exit, task
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from fastcourse.util import CHECKOUT
+
+BENCH = CHECKOUT / "bench"
 
 
 @task(help={"only": "run only the benchmarks whose file name contains this text"})

@@ -17,7 +17,7 @@ def space(c, space, model="models/digits", private=False, dry_run=False):
 
     try:
         dp.check_space_name(space)
-        token = None if dry_run else dp.find_token()
+        token = None if dry_run else dp.find_token()[0]
         if not dry_run and not token:  # before any network call
             raise dp.DeployError("no Hugging Face token found — set HF_TOKEN or run `hf auth login`")
         name = space.split("/")[1]

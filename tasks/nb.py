@@ -9,7 +9,6 @@
 
 import ast
 import secrets
-import shlex
 from pathlib import Path
 
 from invoke import Exit, task
@@ -17,11 +16,7 @@ from invoke import Exit, task
 from fastcourse import nbpatch, notebooks as nbs
 from fastcourse.util import project_root, table
 
-from ._opts import number
-
-
-def _paths(c, first):
-    return ([first] if first else []) + shlex.split(getattr(c, "remainder", "") or "")
+from ._opts import number, paths_after
 
 
 def _value(text: str):
@@ -37,7 +32,7 @@ def _value(text: str):
     "smoke": "quick mode (smoke=True): tiny epochs and sizes, for CI"})
 def run(c, notebook=None, param=None, smoke=False):
     """Execute notebooks with papermill into build/notebooks/ (+ HTML) and print a summary table."""
-    paths = [Path(p) for p in _paths(c, notebook)] or nbs.default_notebooks()
+    paths = [Path(p) for p in paths_after(c, notebook)] or nbs.default_notebooks()
     params = {}
     for kv in param or []:
         if "=" not in kv:
@@ -75,7 +70,7 @@ def export(c, notebook, to=None):
                                  "no_backup": "do not keep NAME.orig.ipynb copies"})
 def patch(c, path, no_backup=False):
     """Make official course notebooks run outside Kaggle (idempotent; reports what changed)."""
-    found = nbpatch.notebooks_in(_paths(c, path))
+    found = nbpatch.notebooks_in(paths_after(c, path))
     if not found:
         raise Exit(f"no notebooks under {path} — give a .ipynb file or a folder holding some")
     pins = nbpatch.pinned_packages()

@@ -10,9 +10,9 @@ from pathlib import Path
 from invoke import Exit, task
 
 from fastcourse import doctor, platforms as pf
-from fastcourse.util import table
+from fastcourse.util import CHECKOUT, table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = CHECKOUT
 
 
 def _root() -> Path:

@@ -14,7 +14,7 @@ from invoke import Exit, task
 from fastcourse import train as tr
 from fastcourse.util import project_root
 
-from ._opts import number
+from ._opts import number, paths_after
 
 HELP = {
     "data": "folder with one sub-folder per class, or a dataset name from inv data.* (default: embedded digits)",
@@ -84,12 +84,10 @@ def launch(cfg, root, procs, machines, machine_rank, main_ip):
     "bs": "batch size for directories (default 64)"})
 def predict(c, path=None, model="models/digits", json=False, bs="64"):
     """Predict the label of images or directories of images with a trained (portable) model."""
-    import shlex
-
     from fastcourse.predict import ModelError, PortableModel, predict_paths
 
     bs = number(int, "bs", bs)
-    paths = ([path] if path else []) + shlex.split(getattr(c, "remainder", "") or "")
+    paths = paths_after(c, path)
     if not paths:
         raise Exit("predict needs at least one image or directory — e.g. inv predict photo.jpg")
     try:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from .util import CHECKOUT
+
+REPO = CHECKOUT
 DOCKERFILE, COMPOSE, COMPOSE_GPU = "docker/Dockerfile", "docker/compose.yaml", "docker/compose.gpu.yaml"
 DEVCONTAINER = ".devcontainer/devcontainer.json"
 INSTALL_DOCKER = ("install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop and start it; "

@@ -35,7 +35,7 @@ def bundle(model_dir: Path, dest: Path, title: str) -> Path:
     from .predict import PortableModel
 
     PortableModel(model_dir)  # fails here, clearly, on a missing or broken model
-    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
+    config = model_config(model_dir)
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "model").mkdir(parents=True)
@@ -65,13 +65,22 @@ def readme(title: str, model_dir: Path) -> str:
             "(fast.ai's Practical Deep Learning for Coders). It runs the exported ONNX model with onnxruntime.\n")
 
 
-def find_token() -> str | None:
-    """HF_TOKEN, else the token saved by `hf auth login` (never printed)."""
-    if os.environ.get("HF_TOKEN"):
-        return os.environ["HF_TOKEN"]
-    from huggingface_hub import get_token
+def find_token(environ=os.environ) -> tuple[str | None, str]:
+    """(token, where it came from): HF_TOKEN, else the login cache of `hf auth login`. Never printed."""
+    if environ.get("HF_TOKEN"):
+        return environ["HF_TOKEN"], "HF_TOKEN"
+    try:
+        from huggingface_hub import get_token
+    except ImportError:
+        return None, ""
+    token = get_token()
+    return (token, "login cache") if token else (None, "")
 
-    return get_token()
+
+def model_config(model_dir: Path) -> dict:
+    """The training config saved beside a model (empty for a model exported elsewhere)."""
+    path = model_dir / "config.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:

@@ -153,14 +153,11 @@ def check_network(hosts: Mapping[str, tuple[str, int]] = HOSTS, timeout: float =
 
 def check_hf_token(environ: Mapping[str, str] = os.environ) -> Check:
     """Whether a Hugging Face token is available — never the token itself."""
-    if environ.get("HF_TOKEN"):
-        return Check("Hugging Face token", "ok", "yes (HF_TOKEN)")
-    try:
-        from huggingface_hub import get_token
-    except ImportError:
-        get_token = lambda: None  # noqa: E731
-    if get_token():
-        return Check("Hugging Face token", "ok", "yes (login cache)")
+    from .deploy import find_token
+
+    token, source = find_token(environ)
+    if token:
+        return Check("Hugging Face token", "ok", f"yes ({source})")
     return Check("Hugging Face token", "warn", "no", "needed only to deploy: hf auth login, or export HF_TOKEN=...")
 
 

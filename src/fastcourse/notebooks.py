@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .util import project_root
+from .util import CHECKOUT, project_root
 
 COURSE_REPO = os.environ.get("FASTCOURSE_COURSE_REPO", "https://github.com/fastai/course22.git")  # or a mirror
 KERNEL = "fastcourse"
@@ -101,7 +101,7 @@ def lab_command(port: int, token: str, notebook_dir: Path) -> list[str]:
 
 def default_notebooks() -> list[Path]:
     """Our own course notebooks, in order."""
-    return sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9]*.ipynb"))
+    return sorted((CHECKOUT / "notebooks").glob("[0-9]*.ipynb"))
 
 
 def out_dir() -> Path:

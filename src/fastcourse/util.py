@@ -7,6 +7,9 @@ import tempfile
 from pathlib import Path
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository fastcourse runs from (src layout)
+
+
 def project_root() -> Path:
     """The folder holding data/, models/ and build/ (FASTCOURSE_HOME or the current directory)."""
     return Path(os.environ.get("FASTCOURSE_HOME") or os.getcwd()).resolve()
@@ -15,7 +18,7 @@ def project_root() -> Path:
 def lock_file() -> Path:
     """requirements.lock of the project folder, else of the checkout fastcourse runs from."""
     here = project_root() / "requirements.lock"
-    return here if here.exists() else Path(__file__).resolve().parents[2] / "requirements.lock"
+    return here if here.exists() else CHECKOUT / "requirements.lock"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
