@@ -124,3 +124,10 @@ def test_predict_missing_and_broken_model(inv, tmp_path):
         PortableModel(tmp_path)
     p = inv("predict", "x.png", "--model", str(tmp_path / "nope"), home=tmp_path)
     assert p.returncode != 0 and "nope/model.json not found" in p.stderr
+
+
+def test_data_named_after_the_embedded_dataset_is_created(inv, tmp_path):
+    """--data digits in an empty project should write the embedded dataset first, as the default does."""
+    p = inv("train", "--data", "digits", "--epochs", "1", "--size", "32", home=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (tmp_path / "data/digits/manifest.csv").exists() and (tmp_path / "models/digits/model.onnx").exists()

@@ -62,8 +62,8 @@ def resolve_data(root: Path, data: str | None) -> Path:
     """The folder with one sub-folder per class: the embedded default, a data/NAME dataset or a path."""
     from . import embedded
 
-    if data is None:
-        path = embedded.ensure(root) / "images"
+    if data is None or (data == embedded.NAME and not Path(data).exists()):
+        path = embedded.ensure(root) / "images"  # the offline default, written on first use
     else:
         path = Path(data) if Path(data).exists() else root / "data" / data
         path = path / "images" if (path / "images").is_dir() else path
