@@ -90,6 +90,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 time.sleep(self.slow_s)
+            elif p == "/busy.jpg":  # always overloaded, asking to come back in an hour
+                self.send_response(503)
+                self.send_header("Retry-After", "3600")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif p.startswith("/flaky/"):  # overloaded on the first try only
+                self.send(503, b"busy", "text/plain") if self.hits[p] == 1 else self.send(200, jpeg(11))
             elif p == "/bomb.png":
                 self.send(200, bomb(), "image/png")
             elif p == "/huge.jpg":  # 60 MB, declared

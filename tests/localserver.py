@@ -4,11 +4,15 @@ import threading
 from http.server import ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # listen backlog as a real server has (stdlib default 5 drops bursts of connects)
+
+
 class LocalServer:
     """Serve `handler` on a free loopback port while the `with` block runs."""
 
     def __init__(self, handler):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
 
     @property

@@ -104,6 +104,30 @@ def test_fetch_accounts_for_every_url(tmp_path, server):
     assert manifest.read(tmp_path / "data/t/manifest.csv") == [{k: str(r.get(k, "")) for k in manifest.FIELDS} for r in rows]
 
 
+@pytest.mark.parametrize("path, status, reason, hits", [
+    ("/flaky/1.jpg", "kept", "", 2),
+    ("/busy.jpg", "failed", "HTTP 503", 2),
+])
+def test_fetch_retries_5xx_once(tmp_path, server, path, status, reason, hits):
+    """An HTTP 5xx should be retried once, at once (an hour's Retry-After is not honoured), then recorded."""
+    start = time.monotonic()
+    [row] = fe.fetch(tmp_path, "t", [{"category": "c", "url": server.url(path)}], progress=False)
+    assert (row["status"], row.get("reason", "")) == (status, reason)
+    assert server.hits[path] == hits and time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("ftp://example.com/a.jpg", "not an http(s) URL"),
+    ("http://", "not a valid URL"),
+    ("http://127.0.0.1:9/refused.jpg", "connection failed"),
+])
+def test_fetch_records_unusable_urls(tmp_path, caplog, url, reason):
+    """A URL that cannot be fetched at all should be recorded as failed with a reason, not crash or log noise."""
+    [row] = fe.fetch(tmp_path, "t", [{"category": "c", "url": url}], progress=False)
+    assert row["status"] == "failed" and row["reason"] == reason
+    assert not [r for r in caplog.records if r.name.startswith("urllib3")]  # retries go to the manifest
+
+
 def test_fetch_task_resumes_after_ctrl_c(tmp_path):
     """Ctrl-C mid-fetch leaves no partial image and a consistent manifest; the re-run fetches only the rest."""
     with ImageServer(latency=0.25) as server:

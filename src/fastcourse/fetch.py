@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import queue
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from . import manifest
@@ -35,63 +36,80 @@ class FetchOptions:
 
 
 DUPLICATE = "same content as an image already kept"
+USER_AGENT = "fastcourse/0.1 (+image fetch for fast.ai course)"
 
 
 class Failed(Exception):
     """Why one URL could not become an image (the manifest's reason)."""
 
 
-_local = threading.local()
+@lru_cache(maxsize=4)
+def _pool(workers: int):
+    """One thread-safe connection pool per run (urllib3: half the CPU per URL of requests)."""
+    import urllib3
 
-
-def _session(opts: FetchOptions):
-    import requests
-
-    if not hasattr(_local, "session"):
-        _local.session = requests.Session()
-        _local.session.max_redirects = opts.max_redirects
-        _local.session.headers["User-Agent"] = "fastcourse/0.1 (+image fetch for fast.ai course)"
-    return _local.session
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # retries are in the manifest, not stderr
+    return urllib3.PoolManager(maxsize=workers, headers={"User-Agent": USER_AGENT})
 
 
 def download(url: str, opts: FetchOptions) -> bytes:
     """GET an http(s) image with timeouts, a byte cap, bounded redirects and retries."""
-    import requests
     import urllib3
+    from urllib3.exceptions import (HTTPError, LocationValueError, MaxRetryError, ProtocolError, ResponseError,
+                                    TimeoutError)
 
     if not url.lower().startswith(("http://", "https://")):
         raise Failed("not an http(s) URL")
-    for attempt in range(opts.retries + 1):
-        try:
-            with _session(opts).get(url, stream=True, timeout=(opts.connect_timeout, opts.read_timeout)) as r:
-                if r.status_code >= 500 and attempt < opts.retries:
-                    continue
-                if r.status_code != 200:
-                    raise Failed(f"HTTP {r.status_code}")
-                ctype = r.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                if not ctype.startswith("image/"):
-                    raise Failed(f"not an image (Content-Type {ctype or 'missing'})")
-                if int(r.headers.get("Content-Length") or 0) > opts.max_bytes:
-                    raise Failed(f"larger than {opts.max_bytes // 1024**2} MB")
-                return _read_body(r, opts)
-        except requests.TooManyRedirects:
+    retry = urllib3.Retry(total=None, connect=opts.retries, read=0, other=0, redirect=opts.max_redirects,
+                          status=opts.retries, status_forcelist=range(500, 600), raise_on_status=False,
+                          respect_retry_after_header=False)  # a 'Retry-After: 3600' must not stall the run
+    timeout = urllib3.Timeout(connect=opts.connect_timeout, read=opts.read_timeout)
+    try:
+        r = _pool(opts.workers).request("GET", url, retries=retry, timeout=timeout, preload_content=False)
+    except MaxRetryError as e:
+        if isinstance(e.reason, ResponseError):
             raise Failed(f"more than {opts.max_redirects} redirects")
-        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):  # a slow server stays slow: no retry
-            raise Failed(f"timeout (no data for {opts.read_timeout:.0f} s)")
-        except urllib3.exceptions.HTTPError:  # raised while reading the body ourselves
-            raise Failed("connection broke off during the download")
-        except requests.ConnectionError:
-            if attempt == opts.retries:
-                raise Failed("connection failed")
-        except requests.RequestException as e:
-            raise Failed(f"request failed ({type(e).__name__})")
-    raise Failed("HTTP 5xx")
+        raise _failure(e.reason, opts)
+    except LocationValueError:
+        raise Failed("not a valid URL")
+    except HTTPError as e:
+        raise _failure(e, opts)
+    ok = False
+    try:
+        if r.status != 200:
+            raise Failed(f"HTTP {r.status}")
+        ctype = r.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not ctype.startswith("image/"):
+            raise Failed(f"not an image (Content-Type {ctype or 'missing'})")
+        if int(r.headers.get("Content-Length") or 0) > opts.max_bytes:
+            raise Failed(f"larger than {opts.max_bytes // 1024**2} MB")
+        body, ok = _read_body(r, opts), True
+        return body
+    except (TimeoutError, ProtocolError) as e:  # raised while reading the body
+        raise _failure(e, opts, "connection broke off during the download")
+    finally:
+        if not ok:
+            r.close()  # a half-read connection goes back closed (the pool reconnects)
+        r.release_conn()
+
+
+def _failure(e, opts: FetchOptions, broken: str = "connection failed") -> Failed:
+    """The manifest's reason for a urllib3 error (a slow server stays slow: no retry)."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, TimeoutError
+
+    if isinstance(e, NewConnectionError):  # (a subclass of ConnectTimeoutError in urllib3)
+        return Failed(broken)
+    if isinstance(e, ConnectTimeoutError):
+        return Failed(f"timeout (no connection in {opts.connect_timeout:.0f} s)")
+    if isinstance(e, TimeoutError):
+        return Failed(f"timeout (no data for {opts.read_timeout:.0f} s)")
+    return Failed(broken)
 
 
 def _read_body(r, opts: FetchOptions) -> bytes:
     """The body within the byte cap and the total deadline, reading whatever each recv brings."""
     buf, deadline = bytearray(), time.monotonic() + opts.max_seconds
-    while chunk := r.raw.read1(65536, decode_content=True):  # returns as soon as bytes arrive
+    while chunk := r.read1(1 << 20):  # returns as soon as bytes arrive
         buf += chunk
         if len(buf) > opts.max_bytes:
             raise Failed(f"larger than {opts.max_bytes // 1024**2} MB")
