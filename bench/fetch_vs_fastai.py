@@ -93,10 +93,10 @@ def main():
     print(f"ours: {t_ours:.1f} s, manifest {len(rows)}/{len(urls)} URLs: {dict(status)}")
     print(f"fastai download_images+resize_images+verify_images: {t_peer:.1f} s, {peer_kept} images "
           f"(duplicates kept, failures unrecorded)")
-    print(f"ratio: ours {t_peer / t_ours:.1f}x faster (target >= 3x), every URL accounted for: {accounted}")
     print(f"floor: a URL slow beyond the timeout costs both sides their {FetchOptions.read_timeout:.0f} s read timeout "
           f"(fastai's default too), so ours >= {FetchOptions.read_timeout:.0f} s and the ratio <= "
           f"{t_peer / FetchOptions.read_timeout:.1f}x here")
+    print(f"ratio: ours {t_peer / t_ours:.1f}x faster (target >= 3x), every URL accounted for: {accounted}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ class Failed(Exception):
 
 @lru_cache(maxsize=4)
 def _pool(workers: int):
-    """One thread-safe connection pool per run (urllib3: half the CPU per URL of requests)."""
+    """A thread-safe connection pool per worker count, reused by later runs in this process (urllib3:
+    half the CPU per URL of requests)."""
     import urllib3
 
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # retries are in the manifest, not stderr
