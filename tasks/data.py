@@ -7,6 +7,8 @@
     inv data.clean --name birds --model models/birds [--apply]
 """
 
+from collections import Counter
+
 from invoke import Exit, task
 
 from fastcourse import embedded, fetch as fe, manifest, search as se
@@ -24,9 +26,10 @@ SEARCH_HELP = {
 FETCH_HELP = {
     "name": "dataset name: images go to data/NAME/images/<category>/",
     "urls": "a <category>.txt URL file or a folder of them (default data/NAME/urls)",
-    "max_size": "longer side of stored images in pixels (default 400)",
-    "workers": "concurrent downloads (default 32)",
+    "max_size": f"longer side of stored images in pixels (default {fe.FetchOptions.max_size})",
+    "workers": f"concurrent downloads (default {fe.FetchOptions.workers})",
 }
+MAX_SIZE, WORKERS = str(fe.FetchOptions.max_size), str(fe.FetchOptions.workers)  # string defaults: see _opts
 
 
 @task(help=SEARCH_HELP)
@@ -43,7 +46,7 @@ def search(c, name, categories, queries=se.QUERIES, max=str(se.MAX_RESULTS), pro
 
 
 @task(help=FETCH_HELP)
-def fetch(c, name, urls=None, max_size="400", workers="32"):
+def fetch(c, name, urls=None, max_size=MAX_SIZE, workers=WORKERS):
     """Download, verify, resize and dedupe images in one pass; every URL goes in manifest.csv."""
     root = project_root()
     try:
@@ -54,18 +57,14 @@ def fetch(c, name, urls=None, max_size="400", workers="32"):
     rows = fe.fetch(root, name, items, fe.FetchOptions(max_size=number(int, "max_size", max_size),
                                                        workers=number(int, "workers", workers)))
     print(table(manifest.summary(rows)))
-    reasons = {}
-    for r in rows:
-        if r["status"] == "failed":
-            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
-    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+    for reason, n in Counter(r["reason"] for r in rows if r["status"] == "failed").most_common():
         print(f"  failed: {n} x {reason}")
     print(f"images: {ds / 'images'}   manifest: {ds / 'manifest.csv'}")
 
 
 @task(help={**SEARCH_HELP, **{k: v for k, v in FETCH_HELP.items() if k != "urls"}})
-def build(c, name, categories, queries=se.QUERIES, max=str(se.MAX_RESULTS), proxy=None, max_size="400",
-          workers="32"):
+def build(c, name, categories, queries=se.QUERIES, max=str(se.MAX_RESULTS), proxy=None, max_size=MAX_SIZE,
+          workers=WORKERS):
     """Search then fetch: the whole lesson-1 data step in one command."""
     search(c, name, categories, queries, max, proxy)
     fetch(c, name, None, max_size, workers)

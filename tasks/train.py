@@ -55,7 +55,7 @@ def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=str(tr.SIZE), resize=tr
             metrics = tr.train(cfg, root)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise Exit(f"train failed: {e}")
-    out = project_root() / "models" / cfg.name
+    out = root / "models" / cfg.name
     print(f"\nerror rate {metrics['error_rate']:.2%} on {metrics['valid_items']} held-out images, "
           f"{metrics['wall_s']} s; model and report in {out}/")
     print(f"report: {out / 'report.html'}")

@@ -23,9 +23,9 @@ from .util import atomic_write_text
 TOP = 30  # images shown in the report
 
 
-def losses(ds: Path, model: PortableModel) -> list[dict]:
-    """Per kept image: its label, prediction and cross-entropy loss, worst first."""
-    rows = [r for r in manifest.read(ds / "manifest.csv") if r["status"] == "kept" and r.get("path")]
+def losses(ds: Path, model: PortableModel, rows: list[dict]) -> list[dict]:
+    """Per kept image of the manifest `rows`: its label, prediction and cross-entropy loss, worst first."""
+    rows = [r for r in rows if r["status"] == "kept" and r.get("path")]
     out = []
     for i in range(0, len(rows), 64):
         chunk = [r for r in rows[i:i + 64] if (ds / r["path"]).exists()]
@@ -44,7 +44,8 @@ def report(ds: Path, model_dir: Path, top: int = TOP) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scored = losses(ds, PortableModel(model_dir))
+    rows = manifest.read(ds / "manifest.csv")
+    scored = losses(ds, PortableModel(model_dir), rows)
     out = ds / "clean"
     out.mkdir(parents=True, exist_ok=True)
     worst = scored[:top]
@@ -58,7 +59,7 @@ def report(ds: Path, model_dir: Path, top: int = TOP) -> Path:
         ax.imshow(open_image(ds / r["path"]))
         ax.set_title(f"{r['category']}→{r['predicted']}\nloss {r['loss']:.2f}", fontsize=8)
     fig.savefig(out / "top_losses.png", dpi=80, bbox_inches="tight")
-    per_query = query_table(manifest.read(ds / "manifest.csv"), scored)
+    per_query = query_table(rows, scored)
     fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * max(1, len(per_query))))
     labels = [q["query"] or "(none)" for q in per_query]
     ax.barh(labels, [q["kept"] for q in per_query], label="kept")
@@ -79,10 +80,7 @@ def report(ds: Path, model_dir: Path, top: int = TOP) -> Path:
 def query_table(rows: list[dict], scored: list[dict]) -> list[dict]:
     """Per query: URLs kept, duplicate and failed, and how many kept images the model disputes."""
     disputed = Counter(r["query"] for r in scored if r["predicted"] != r["category"])
-    queries = sorted({r["query"] for r in rows})
-    return [{"query": q, **{s: sum(r["query"] == q and r["status"] == s for r in rows)
-                            for s in ("kept", "duplicate", "failed")}, "disputed": disputed[q]}
-            for q in queries]
+    return [{**q, "disputed": disputed[q["query"]]} for q in manifest.summary(rows, key="query")]
 
 
 def render(name: str, worst: list[dict], per_query: list[dict], ds: Path) -> str:

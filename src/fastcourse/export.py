@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
-from .util import atomic_write_text
+from .util import atomic_write_text, atomic_write_with
 
 PORTABLE = "model.onnx"  # weights + graph; runs with onnxruntime, no pickle, no fastai
 SPEC = "model.json"  # classes and the exact preprocessing
@@ -17,22 +15,11 @@ SPEC = "model.json"  # classes and the exact preprocessing
 def save_all(learn, out: Path, config: dict) -> None:
     """Write model.pkl, model.onnx, model.json and config.json into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "model.pkl", lambda tmp: learn.export(tmp))
+    atomic_write_with(out / "model.pkl", lambda tmp: learn.export(tmp))
     spec = preprocessing_spec(learn, config)
-    _atomic(out / PORTABLE, lambda tmp: to_onnx(learn.model, spec["size"], tmp))
+    atomic_write_with(out / PORTABLE, lambda tmp: to_onnx(learn.model, spec["size"], tmp))
     atomic_write_text(out / SPEC, json.dumps(spec, indent=2))
     atomic_write_text(out / "config.json", json.dumps(config, indent=2))
-
-
-def _atomic(path: Path, write) -> None:
-    """Call write(tmp_path) then rename tmp over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def preprocessing_spec(learn, config: dict) -> dict:

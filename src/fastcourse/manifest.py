@@ -42,8 +42,8 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
-def summary(rows: list[dict]) -> list[dict]:
-    """Counts per category and status, for the end-of-run table."""
-    cats = sorted({r["category"] for r in rows})
-    return [{"category": c, **{s: sum(r["category"] == c and r["status"] == s for r in rows)
-                               for s in STATUSES}} for c in cats]
+def summary(rows: list[dict], key: str = "category") -> list[dict]:
+    """Counts per `key` (category, query) and status, for the end-of-run table."""
+    values = sorted({r[key] for r in rows})
+    return [{key: v, **{s: sum(r[key] == v and r["status"] == s for r in rows) for s in STATUSES}}
+            for v in values]

@@ -20,8 +20,9 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> dict:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / nb.name
-    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    os.environ["PATH"] = env_path  # the kernel's `python` is this environment's
+    bindir, path = str(Path(sys.executable).parent), os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bindir:  # the kernel's `python` is this environment's (once, not per run)
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{path}"
     start, row = time.time(), {"notebook": nb.name, "status": "ok", "failing cell": ""}
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(cwd), progress_bar=False,

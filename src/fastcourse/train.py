@@ -14,6 +14,8 @@ import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .util import project_root
+
 # Defaults: each is an option of `inv train` (--arch, --size, ...).
 ARCH = "resnet18"  # torchvision or timm architecture name
 SIZE = 64  # side in pixels of the images fed to the model (the course uses 192-224 for photos)
@@ -52,9 +54,14 @@ class TrainConfig:
                 raise ValueError(f"--{opt} must be a positive whole number, not {getattr(self, opt)!r}")
 
 
+def rank() -> int:
+    """This process's rank in a distributed run (0 when not distributed)."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
+
+
 def log(msg: str) -> None:
     """Print from the main process only (quiet on the other ranks of a distributed run)."""
-    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0:
+    if rank() == 0:
         print(msg, flush=True)
 
 
@@ -182,7 +189,7 @@ def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
         os.environ["WORLD_SIZE"] = "1"  # rank 0 evaluates and exports alone (no more gathers)
     else:
         fit(learn, cfg, pretrained)
-    if int(os.environ.get("RANK", 0)) != 0:
+    if rank() != 0:
         return {}
     from . import export, interpret
 
@@ -206,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         if kw.get(k) is not None:
             kw[k] = float(kw[k])
     assert set(kw) <= set(types), f"unknown options {set(kw) - set(types)}"
-    train(TrainConfig(**kw), Path(os.environ.get("FASTCOURSE_HOME", os.getcwd())), distributed=True)
+    train(TrainConfig(**kw), project_root(), distributed=True)
 
 
 if __name__ == "__main__":
