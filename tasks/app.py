@@ -6,11 +6,10 @@
 
 from pathlib import Path
 
-from invoke import Exit, task
+from fastcourse.errors import UserError
+from fastcourse.util import project_root, space_dir, table
 
-from fastcourse.util import project_root, table
-
-from ._opts import number
+from ._opts import number, task
 
 MODEL_HELP = "model folder made by inv train (default models/digits)"
 
@@ -26,19 +25,15 @@ def serve(c, model="models/digits", port="7860", share=False):
     """Serve the model as a local gradio app on 127.0.0.1 (upload, webcam or paste an image)."""
     from fastcourse.app import make_app
     from fastcourse.deploy import example_images, model_config
-    from fastcourse.predict import ModelError
 
-    port = number(int, "port", port)
+    port = number(int, "port", port, 1, 65535)
     folder = model_dir(model)
-    try:
-        app = make_app(folder, example_images(model_config(folder)))
-    except ModelError as e:
-        raise Exit(f"app: {e}")
+    app = make_app(folder, example_images(model_config(folder)))
     try:
         app.launch(server_name="127.0.0.1", server_port=port, share=share, prevent_thread_lock=True,
                    quiet=True)
     except OSError as e:
-        raise Exit(f"app: cannot listen on 127.0.0.1:{port} ({e}) — pass another --port")
+        raise UserError(f"app: cannot listen on 127.0.0.1:{port} ({e}) — pass another --port")
     print(f"app for {folder} running at {app.local_url}" + (f" and {app.share_url}" if app.share_url else ""),
           flush=True)
     app.block_thread()
@@ -48,15 +43,11 @@ def serve(c, model="models/digits", port="7860", share=False):
             "name": "bundle folder name under build/space/ (default: the model name)"})
 def bundle(c, model="models/digits", title=None, name=None):
     """Build the Space folder build/space/NAME/ (app.py, portable model, examples, requirements, README)."""
-    from fastcourse.deploy import DeployError, bundle as make_bundle, listing
-    from fastcourse.predict import ModelError
+    from fastcourse.deploy import bundle as make_bundle, listing
 
     folder = model_dir(model)
     name = name or folder.name
-    try:
-        out = make_bundle(folder, project_root() / "build" / "space" / name, title or name)
-    except (ModelError, DeployError) as e:
-        raise Exit(f"bundle: {e}")
+    out = make_bundle(folder, space_dir(project_root(), name), title or name)
     print(table(listing(out)))
     print(f"bundle: {out}   (try it: python {out / 'app.py'})")
     return out

@@ -2,11 +2,13 @@
 
 import subprocess
 import sys
-from invoke import Exit, task
+from invoke import Exit
 
-from fastcourse.util import CHECKOUT
+from fastcourse.containers import REPO
 
-BENCH = CHECKOUT / "bench"
+from ._opts import task
+
+BENCH = REPO / "bench"
 
 
 @task(help={"only": "run only the benchmarks whose file name contains this text"})

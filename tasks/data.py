@@ -9,12 +9,11 @@
 
 from collections import Counter
 
-from invoke import Exit, task
-
 from fastcourse import embedded, fetch as fe, manifest, search as se
-from fastcourse.util import project_root, table
+from fastcourse.errors import DataError
+from fastcourse.util import dataset_dir, project_root, table
 
-from ._opts import number
+from ._opts import number, task
 
 SEARCH_HELP = {
     "name": "dataset name: files go to data/NAME/",
@@ -28,6 +27,7 @@ FETCH_HELP = {
     "urls": "a <category>.txt URL file or a folder of them (default data/NAME/urls)",
     "max_size": f"longer side of stored images in pixels (default {fe.FetchOptions.max_size})",
     "workers": f"concurrent downloads (default {fe.FetchOptions.workers})",
+    "retry_failed": "try again the URLs that failed in earlier runs",
 }
 MAX_SIZE, WORKERS = str(fe.FetchOptions.max_size), str(fe.FetchOptions.workers)  # string defaults: see _opts
 
@@ -35,27 +35,22 @@ MAX_SIZE, WORKERS = str(fe.FetchOptions.max_size), str(fe.FetchOptions.workers) 
 @task(help=SEARCH_HELP)
 def search(c, name, categories, queries=se.QUERIES, max=str(se.MAX_RESULTS), proxy=None):
     """Search images per category with ddgs; write data/NAME/urls/<category>.txt."""
-    try:
-        files = se.search_categories(project_root(), name, categories.split(","), queries, number(int, "max", max),
-                                     se.ddgs_searcher(proxy) if proxy else None)
-    except (se.SearchError, ValueError) as e:
-        raise Exit(str(e))
+    files = se.search_categories(project_root(), name, categories.split(","), queries,
+                                 number(int, "max", max, 1, 1000), se.ddgs_searcher(proxy) if proxy else None)
     for cat, path in files.items():
         n = sum(1 for l in path.read_text().splitlines() if l and not l.startswith("#"))
         print(f"{cat}: {n} URLs -> {path}")
 
 
 @task(help=FETCH_HELP)
-def fetch(c, name, urls=None, max_size=MAX_SIZE, workers=WORKERS):
+def fetch(c, name, urls=None, max_size=MAX_SIZE, workers=WORKERS, retry_failed=False):
     """Download, verify, resize and dedupe images in one pass; every URL goes in manifest.csv."""
     root = project_root()
-    try:
-        ds = manifest.dataset_dir(root, name)
-        items = se.read_url_files(urls or ds / "urls")
-    except (FileNotFoundError, ValueError) as e:
-        raise Exit(f"{e}")
-    rows = fe.fetch(root, name, items, fe.FetchOptions(max_size=number(int, "max_size", max_size),
-                                                       workers=number(int, "workers", workers)))
+    ds = dataset_dir(root, name)
+    opts = fe.FetchOptions(max_size=number(int, "max_size", max_size, 16, 10_000),
+                           workers=number(int, "workers", workers, 1, 256))
+    items = se.read_url_files(urls or ds / "urls")
+    rows = fe.fetch(root, name, items, opts, retry_failed=retry_failed)
     print(table(manifest.summary(rows)))
     for reason, n in Counter(r["reason"] for r in rows if r["status"] == "failed").most_common():
         print(f"  failed: {n} x {reason}")
@@ -64,20 +59,17 @@ def fetch(c, name, urls=None, max_size=MAX_SIZE, workers=WORKERS):
 
 @task(help={**SEARCH_HELP, **{k: v for k, v in FETCH_HELP.items() if k != "urls"}})
 def build(c, name, categories, queries=se.QUERIES, max=str(se.MAX_RESULTS), proxy=None, max_size=MAX_SIZE,
-          workers=WORKERS):
+          workers=WORKERS, retry_failed=False):
     """Search then fetch: the whole lesson-1 data step in one command."""
     search(c, name, categories, queries, max, proxy)
-    fetch(c, name, None, max_size, workers)
+    fetch(c, name, None, max_size, workers, retry_failed)
 
 
 @task(name="embedded", help={"name": f"dataset name (default {embedded.NAME})",
             "classes": "comma-separated digits to include (default 3,7, the course's MNIST sample)"})
 def write_embedded(c, name=embedded.NAME, classes=",".join(embedded.CLASSES)):
     """Write the offline dataset (scikit-learn's handwritten digits) as image folders; no network."""
-    try:
-        ds = embedded.write_digits(project_root(), name, classes.split(","))
-    except ValueError as e:
-        raise Exit(str(e))
+    ds = embedded.write_digits(project_root(), name, classes.split(","))
     print(table(manifest.summary(manifest.read(ds / "manifest.csv"))))
     print(f"images: {ds / 'images'}")
 
@@ -88,24 +80,20 @@ def write_embedded(c, name=embedded.NAME, classes=",".join(embedded.CLASSES)):
 def clean(c, name, model=None, apply=False, top="30"):
     """Report top losses and failures per query; with --apply, carry out the edited decisions.csv."""
     from fastcourse import clean as cl
-    from fastcourse.predict import ModelError
 
-    top = number(int, "top", top)
+    top = number(int, "top", top, 1, 1000)
     root = project_root()
-    ds = manifest.dataset_dir(root, name)
+    ds = dataset_dir(root, name)
     if not (ds / "manifest.csv").exists():
-        raise Exit(f"no dataset at {ds} — build one first: inv data.build --name {name} --categories ...")
+        raise DataError(f"no dataset at {ds} — build one first: inv data.build --name {name} --categories ...")
     if apply:
         if not (ds / "clean/decisions.csv").exists():
-            raise Exit(f"{ds}/clean/decisions.csv not found — run inv data.clean --name {name} first")
+            raise DataError(f"{ds}/clean/decisions.csv not found — run inv data.clean --name {name} first")
         try:
             done = cl.apply(ds)
-        except ValueError as e:
-            raise Exit(f"{e} — fix decisions.csv and run again (nothing after that line was applied)")
+        except DataError as e:
+            raise DataError(f"{e} — fix decisions.csv and run again (nothing after that line was applied)") from e
         print(", ".join(f"{k}: {v}" for k, v in done.items()) or "nothing to apply (all keep)")
         return
-    try:
-        path = cl.report(ds, root / (model or f"models/{name}"), top)
-    except ModelError as e:
-        raise Exit(f"{e}")
+    path = cl.report(ds, root / (model or f"models/{name}"), top)
     print(f"report: {path}\nedit {ds / 'clean/decisions.csv'}, then: inv data.clean --name {name} --apply")

@@ -7,9 +7,11 @@ import os
 import secrets
 import subprocess
 
-from invoke import Exit, task
+from invoke import Exit
 
 from fastcourse import containers as ct
+
+from ._opts import task
 
 COMPOSE = ["docker", "compose", "-f", str(ct.REPO / ct.COMPOSE)]
 

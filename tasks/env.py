@@ -9,12 +9,12 @@
 import json as jsonlib
 import subprocess
 
-from invoke import Exit, task
+from invoke import Exit
 
 from fastcourse import deps, doctor
 from fastcourse.util import lock_file, project_root, table
 
-from ._opts import number
+from ._opts import number, task
 
 MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
 
@@ -23,7 +23,7 @@ MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
                           "timeout": "seconds to wait for each network host (default 2)"})
 def doctor_(c, json=False, timeout="2"):
     """Diagnose this machine for the course (platform, versions, GPU, shm, disk, network, token, kernel)."""
-    report = doctor.run_all(project_root(), network_timeout=number(float, "timeout", timeout))
+    report = doctor.run_all(project_root(), network_timeout=number(float, "timeout", timeout, 0.01, 60))
     if json:
         print(jsonlib.dumps(report, indent=2))
     else:

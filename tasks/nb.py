@@ -8,15 +8,16 @@
 """
 
 import ast
+import os
 import secrets
+import sys
 from pathlib import Path
 
-from invoke import Exit, task
-
 from fastcourse import nbpatch, notebooks as nbs
+from fastcourse.errors import NotebookError, OptionError
 from fastcourse.util import project_root, table
 
-from ._opts import number, paths_after
+from ._opts import number, paths_after, task
 
 
 def _value(text: str):
@@ -26,7 +27,7 @@ def _value(text: str):
         return text
 
 
-@task(name="run", default=True, iterable=["param"], help={
+@task(name="run", default=True, iterable=["param"], optional=["notebook"], help={
     "notebook": "notebook to run (default: all of notebooks/); or list them after `--`",
     "param": "papermill parameter key=value (repeatable), e.g. -p epochs=2",
     "smoke": "quick mode (smoke=True): tiny epochs and sizes, for CI"})
@@ -36,19 +37,19 @@ def run(c, notebook=None, param=None, smoke=False):
     params = {}
     for kv in param or []:
         if "=" not in kv:
-            raise Exit(f"-p {kv!r} is not key=value — e.g. -p epochs=2")
+            raise OptionError(f"-p {kv!r} is not key=value — e.g. -p epochs=2")
         k, v = kv.split("=", 1)
         params[k.strip()] = _value(v.strip())
     if smoke:
         params["smoke"] = True
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise Exit(f"no such notebook: {', '.join(missing)} — see notebooks/")
+        raise NotebookError(f"no such notebook: {', '.join(missing)} — see notebooks/")
     rows = [nbs.run_notebook(p.resolve(), nbs.out_dir(), params, project_root()) for p in paths]
     print(table(rows, ["notebook", "status", "duration", "failing cell"]))
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
-        raise Exit("; ".join(f"{r['notebook']} failed at {r['failing cell']}" for r in failed)
+        raise NotebookError("; ".join(f"{r['notebook']} failed at {r['failing cell']}" for r in failed)
                    + f" — the executed copies with the error are in {nbs.out_dir()}")
     print(f"executed notebooks and HTML: {nbs.out_dir()}")
 
@@ -58,11 +59,9 @@ def export(c, notebook, to=None):
     """Export a notebook's #|export cells to a script with nbdev (lesson 2's app.py)."""
     nb = Path(notebook)
     if not nb.is_file():
-        raise Exit(f"no such notebook: {nb} — give the path of an .ipynb file")
-    try:
-        out = nbs.export_script(nb, Path(to) if to else None)
-    except ValueError as e:
-        raise Exit(str(e))
+        raise NotebookError(f"no such notebook: {nb} — give the path of an .ipynb file")
+    nbs.read_notebook(nb)
+    out = nbs.export_script(nb, Path(to) if to else None)
     print(f"exported {nb} -> {out}")
 
 
@@ -72,13 +71,22 @@ def patch(c, path, no_backup=False):
     """Make official course notebooks run outside Kaggle (idempotent; reports what changed)."""
     found = nbpatch.notebooks_in(paths_after(c, path))
     if not found:
-        raise Exit(f"no notebooks under {path} — give a .ipynb file or a folder holding some")
+        raise NotebookError(f"no notebooks under {path} — give a .ipynb file or a folder holding some")
     pins = nbpatch.pinned_packages()
-    for nb in found:
-        notes = nbpatch.patch_notebook(nb, backup=not no_backup, pins=pins)
+    bad = []
+    for nb in found:  # one malformed notebook does not stop the others
+        try:
+            notes = nbpatch.patch_notebook(nb, backup=not no_backup, pins=pins)
+        except NotebookError as e:
+            bad.append(nb.name)
+            print(f"{nb}: SKIPPED — {e}")
+            continue
         print(f"{nb}: {'unchanged' if not notes else f'{len(notes)} change(s)'}")
         for n in notes:
             print(f"  - {n}")
+    if bad:
+        raise NotebookError(f"{len(bad)} notebook(s) could not be patched ({', '.join(bad)}; see above) — "
+                            "the others were patched")
 
 
 @task(help={"dest": "folder for the notebooks (default course22)", "ref": "branch or tag (default main)",
@@ -86,28 +94,18 @@ def patch(c, path, no_backup=False):
 def course(c, dest="course22", ref="main", repo=nbs.COURSE_REPO):
     """Clone or update fast.ai's official course22 notebooks, then patch them to run here."""
     dest_path = project_root() / dest
-    try:
-        print(nbs.clone_course(dest_path, ref, repo))
-    except ConnectionError as e:
-        raise Exit(f"nb.course needs GitHub access: {e} — check the network, or copy course22 by hand "
-                   "and run inv nb.patch on it")
+    print(nbs.clone_course(dest_path, ref, repo))
     patch(c, str(dest_path))
 
 
 @task(help={"port": "port on 127.0.0.1 (default 8888)"})
 def lab(c, port="8888"):
     """JupyterLab in notebooks/ on 127.0.0.1 with a token, and this environment's kernel registered."""
-    import subprocess
-
-    port = number(int, "port", port)
+    port = number(int, "port", port, 1, 65535)
     display = nbs.register_kernel()
     token = secrets.token_urlsafe(24)
-    folder = nbs.default_notebooks()[0].parent
     print(f"kernel '{nbs.KERNEL}' registered as {display!r}")
     print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
-    try:
-        subprocess.run(nbs.lab_command(port, token, folder), check=True)
-    except subprocess.CalledProcessError as e:
-        raise Exit(f"JupyterLab exited with {e.returncode} — is port {port} in use? pass --port")
-    except KeyboardInterrupt:
-        pass
+    sys.stderr.flush()
+    cmd = nbs.lab_command(port, token, nbs.notebook_dir())
+    os.execv(cmd[0], cmd)  # this process becomes the server: signals (docker stop, Ctrl-C) reach it directly

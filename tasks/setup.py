@@ -7,12 +7,14 @@
 import os
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Exit
 
 from fastcourse import doctor, platforms as pf
-from fastcourse.util import CHECKOUT, table
+from fastcourse.containers import REPO
+from fastcourse.util import table
 
-REPO = CHECKOUT
+from ._opts import task
+
 
 
 def _root() -> Path:

@@ -5,16 +5,13 @@
 """
 
 import json as jsonlib
-import os
-import subprocess
 import sys
 
-from invoke import Exit, task
-
 from fastcourse import train as tr
-from fastcourse.util import project_root
+from fastcourse.errors import DataError
+from fastcourse.util import model_dir, project_root
 
-from ._opts import number, paths_after
+from ._opts import number, paths_after, task
 
 HELP = {
     "data": "folder with one sub-folder per class, or a dataset name from inv data.* (default: embedded digits)",
@@ -40,60 +37,37 @@ def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=str(tr.SIZE), resize=tr
           lr=None, bs=str(tr.BS), pretrained=False, no_pretrained=False, seed=str(tr.SEED), procs="1",
           machines="1", machine_rank="0", main_ip=None):
     """Train an image classifier (default: the embedded digits, offline), export it and write a report."""
-    ints = {k: number(int, k, v) for k, v in dict(size=size, epochs=epochs, bs=bs, seed=seed, procs=procs,
-                                                   machines=machines, machine_rank=machine_rank).items()}
-    try:
-        cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=ints["size"], resize=resize,
-                             epochs=ints["epochs"], lr=number(float, "lr", lr) if lr else None, bs=ints["bs"],
-                             pretrained=False if no_pretrained else (True if pretrained else None),
-                             seed=ints["seed"])
-        root = project_root()
-        if ints["procs"] > 1 or ints["machines"] > 1:
-            launch(cfg, root, ints["procs"], ints["machines"], ints["machine_rank"], main_ip)
-            metrics = jsonlib.loads((root / "models" / cfg.name / "metrics.json").read_text())
-        else:
-            metrics = tr.train(cfg, root)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise Exit(f"train failed: {e}")
-    out = root / "models" / cfg.name
+    ints = {k: number(int, k, v, lo) for k, v, lo in (("size", size, 1), ("epochs", epochs, 1), ("bs", bs, 1),
+                                                      ("seed", seed, 0), ("procs", procs, 1),
+                                                      ("machines", machines, 1), ("machine_rank", machine_rank, 0))}
+    cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=ints["size"], resize=resize, epochs=ints["epochs"],
+                         lr=number(float, "lr", lr) if lr else None, bs=ints["bs"], seed=ints["seed"],
+                         pretrained=False if no_pretrained else (True if pretrained else None))
+    root = project_root()
+    if ints["procs"] > 1 or ints["machines"] > 1:
+        metrics = tr.launch(cfg, root, ints["procs"], ints["machines"], ints["machine_rank"], main_ip)
+    else:
+        metrics = tr.train(cfg, root)
+    out = model_dir(root, cfg.name)
     print(f"\nerror rate {metrics['error_rate']:.2%} on {metrics['valid_items']} held-out images, "
           f"{metrics['wall_s']} s; model and report in {out}/")
     print(f"report: {out / 'report.html'}")
 
 
-def launch(cfg, root, procs, machines, machine_rank, main_ip):
-    """Run fastcourse.train under `accelerate launch` (GPU: one process per GPU, fp16; CPU: gloo)."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(procs * machines),
-           "--num_machines", str(machines), "--machine_rank", str(machine_rank), "--dynamo_backend", "no"]
-    # torchrun-style launch for both; on CPU accelerate then picks the gloo backend. Mixed precision
-    # comes from fastai's to_fp16 in the training script, not from accelerate (one loss scaler, not two).
-    cmd += ["--multi_gpu", "--mixed_precision", "no"]
-    if main_ip:
-        cmd += ["--main_process_ip", main_ip, "--main_process_port", "29500"]
-    args = [a for k, v in vars(cfg).items() for a in (f"--{k}", str(v))]
-    env = {**os.environ, "FASTCOURSE_HOME": str(root)}
-    r = subprocess.run(cmd + ["-m", "fastcourse.train", *args], env=env)
-    if r.returncode:
-        raise RuntimeError(f"accelerate launch exited with {r.returncode} — see the messages above")
-
-
-@task(positional=["path"], help={
+@task(optional=["path"], help={
     "path": "an image file or a directory of images (more after `--`: inv predict a.jpg -- b.jpg dir/)",
     "model": "model folder made by inv train (default models/digits)",
     "json": "print JSON lines instead of a table",
     "bs": "batch size for directories (default 64)"})
 def predict(c, path=None, model="models/digits", json=False, bs="64"):
     """Predict the label of images or directories of images with a trained (portable) model."""
-    from fastcourse.predict import ModelError, PortableModel, predict_paths
+    from fastcourse.predict import PortableModel, predict_paths
 
-    bs = number(int, "bs", bs)
+    bs = number(int, "bs", bs, 1)
     paths = paths_after(c, path)
     if not paths:
-        raise Exit("predict needs at least one image or directory — e.g. inv predict photo.jpg")
-    try:
-        pm = PortableModel(project_root() / model)
-    except ModelError as e:
-        raise Exit(f"predict failed: {e}")
+        raise DataError("predict needs at least one image or directory — e.g. inv predict photo.jpg")
+    pm = PortableModel(project_root() / model)
     failed = 0
     for path, result, error in predict_paths(pm, paths, bs):
         failed += bool(error)
@@ -105,4 +79,4 @@ def predict(c, path=None, model="models/digits", json=False, bs="64"):
             probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probs"].items())
             print(f"{path}: {result['label']}  ({probs})")
     if failed:
-        raise Exit(f"{failed} file(s) could not be predicted (named above) — fix or remove them; the others were predicted")
+        raise DataError(f"{failed} file(s) could not be predicted (named above) — fix or remove them; the others were predicted")

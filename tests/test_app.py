@@ -120,10 +120,8 @@ def test_app_refuses_bad_model_before_serving(tmp_path, broken):
 
 
 def deploy(home, hub, *args, token=DUMMY, hf_home=None):
-    env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(hf_home or home / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
-    env = {**env, "HF_TOKEN": token} if token else env
-    if not token:
-        os.environ.pop("HF_TOKEN", None)
+    env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(hf_home or home / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1",
+           "HF_TOKEN": token or None, "HF_TOKEN_PATH": None, "HF_HUB_OFFLINE": None}  # None: unset in the child
     return run_inv("deploy", *args, home=home, env=env)
 
 

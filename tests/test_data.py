@@ -14,7 +14,7 @@ from ddgs.exceptions import RatelimitException
 
 from fastcourse import embedded, fetch as fe, manifest, search as se
 from imageserver import BAD, ImageServer
-from conftest import REPO
+from conftest import REPO, closed_port_url
 
 
 def test_search_writes_urls_with_query_and_title(tmp_path):
@@ -60,8 +60,10 @@ def test_search_gives_up_with_clear_error():
 
 @pytest.mark.parametrize("task", ["data.search", "data.build"])
 def test_search_offline_is_one_line_error(inv, tmp_path, task):
-    """Offline (as here), data.search and data.build should exit non-zero with one line pointing to the embedded dataset."""
-    p = inv(task, "--name", "b", "--categories", "bird", home=tmp_path, timeout=120)
+    """Offline (forced: ddgs' proxy is a closed local port), data.search and data.build should exit non-zero
+    with one line pointing to the embedded dataset."""
+    p = inv(task, "--name", "b", "--categories", "bird", home=tmp_path, timeout=120,
+            env={"DDGS_PROXY": closed_port_url()})
     assert p.returncode != 0
     assert "embedded dataset" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
@@ -175,7 +177,7 @@ def test_embedded_dataset_offline(inv, tmp_path):
 @pytest.mark.slow
 def test_clean_report_and_apply(inv, tmp_path):
     """data.clean should write a report and decisions.csv; --apply quarantines and relabels, recorded in the manifest."""
-    assert inv("train", "--epochs", "1", "--size", "32", home=tmp_path).returncode == 0
+    assert inv("train", "--epochs", "1", "--size", "32", "--no-pretrained", home=tmp_path).returncode == 0
     p = inv("data.clean", "--name", "digits", "--model", "models/digits", home=tmp_path)
     assert p.returncode == 0, p.stderr
     ds = tmp_path / "data/digits"

@@ -1,6 +1,7 @@
 """Issue 6: nb.patch on official-shaped notebooks, nb.run failures, nb.export, nb.course, nb.lab."""
 
 import json
+import time
 import os
 import subprocess
 import sys
@@ -127,9 +128,11 @@ def test_nb_export_app_runs(trained, tmp_path):
 
 
 def test_nb_course_offline_and_from_a_local_repo(tmp_path):
-    """nb.course should say it needs GitHub when offline, and clone + patch from a reachable git repo."""
-    p = run_inv("nb.course", "--dest", "c22", home=tmp_path, timeout=300)
-    assert p.returncode != 0 and "needs GitHub access" in p.stderr
+    """nb.course should fail in one line when the repo is unreachable, and clone + patch from a reachable one."""
+    closed = f"http://127.0.0.1:{free_port()}/course22.git"  # forced offline: nothing listens there
+    p = run_inv("nb.course", "--dest", "c22", "--repo", closed, home=tmp_path, timeout=300)
+    assert p.returncode != 0 and "git could not get" in p.stderr and "inv nb.patch" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "c22").exists()
     src = tmp_path / "upstream"
     src.mkdir()
     official_notebook(src / "00-is-it-a-bird.ipynb")
@@ -159,7 +162,8 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def test_nb_lab_loopback_and_token(tmp_path):
-    """nb.lab should listen on 127.0.0.1 only, refuse an unauthenticated API call (403), register the kernel."""
+    """nb.lab should listen on 127.0.0.1 only, refuse an unauthenticated API call (403), register the kernel,
+    and free its port when it gets SIGTERM (no JupyterLab left behind)."""
     port = free_port()
     env = {**os.environ, "JUPYTER_DATA_DIR": str(tmp_path / "jupyter"), "FASTCOURSE_HOME": str(tmp_path)}
     with open(tmp_path / "lab.log", "w+") as log:
@@ -177,5 +181,9 @@ def test_nb_lab_loopback_and_token(tmp_path):
             assert specs["kernelspecs"]["fastcourse"]["spec"]["display_name"].endswith("(fastcourse)")
             assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
         finally:
-            proc.terminate()
+            proc.terminate()  # SIGTERM to the process `inv nb.lab` started as
             proc.wait(timeout=30)
+    deadline = time.time() + 20
+    while listening_addresses(port) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not listening_addresses(port), "JupyterLab kept the port after inv nb.lab got SIGTERM"

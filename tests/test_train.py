@@ -1,6 +1,7 @@
 """Issue 4: the main job end to end, export, portable model, fallback, seeds, distributed, predict."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import offline_env
 from fastcourse.predict import ModelError, PortableModel, open_image
 
 pytestmark = pytest.mark.slow
@@ -36,12 +38,29 @@ def test_fallback_warns_once_when_weights_unavailable(trained):
     assert len(warnings) == 1 and "from scratch" in warnings[0]
 
 
-def test_pretrained_required_fails_clearly(inv, trained):
-    """--pretrained with no reachable weights should exit non-zero with a one-line fix."""
+def test_pretrained_required_fails_clearly(inv, trained, tmp_path):
+    """--pretrained with no reachable weights (forced offline) should exit non-zero with a one-line fix."""
     home, _ = trained
-    p = inv("train", "--pretrained", "--epochs", "1", "--name", "x", home=home)
+    p = inv("train", "--pretrained", "--epochs", "1", "--name", "x", home=home, env=offline_env(tmp_path))
     assert p.returncode != 0
     assert "--no-pretrained" in p.stderr and "Traceback" not in p.stderr
+    assert not (home / "models/x").exists()
+
+
+def test_pretrained_path_end_to_end(pretrained):
+    """With weights in the cache, train should fine_tune a pretrained model, export it, and predict portably."""
+    home, p = pretrained
+    out = home / "models/digits"
+    config = json.loads((out / "config.json").read_text())
+    assert config["pretrained"] is True and config["lr"] == 2e-3
+    assert "WARNING: pretrained" not in p.stdout + p.stderr
+    images = sorted((home / "data/digits/images").rglob("*.png"))[::40]
+    probs = PortableModel(out).probs([open_image(f) for f in images])
+    assert probs.shape == (len(images), 2) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    r = subprocess.run([sys.executable, "-m", "invoke", "-r", str(Path(__file__).parents[1]), "predict",
+                        str(images[0]), "--json"], cwd=home, env={**os.environ, "FASTCOURSE_HOME": str(home)},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and json.loads(r.stdout)["label"] in ("3", "7")
 
 
 def test_load_learner_in_fresh_process_matches_portable(trained):
@@ -80,7 +99,8 @@ def test_same_seed_same_metrics(inv, tmp_path):
     """Two runs with the same seed and data should give identical metrics on CPU."""
     results = []
     for name in ("a", "b"):
-        p = inv("train", "--epochs", "1", "--size", "32", "--name", name, "--seed", "7", home=tmp_path)
+        p = inv("train", "--epochs", "1", "--size", "32", "--name", name, "--seed", "7", home=tmp_path,
+                env=offline_env(tmp_path / "torch"))
         assert p.returncode == 0, p.stderr[-2000:]
         m = json.loads((tmp_path / f"models/{name}/metrics.json").read_text())
         results.append((m["error_rate"], m["per_class"]))
@@ -89,7 +109,8 @@ def test_same_seed_same_metrics(inv, tmp_path):
 
 def test_distributed_two_cpu_processes(inv, tmp_path):
     """--procs 2 should train through accelerate with two gloo processes and export."""
-    p = inv("train", "--procs", "2", "--epochs", "1", "--size", "32", "--name", "dist", home=tmp_path)
+    p = inv("train", "--procs", "2", "--epochs", "1", "--size", "32", "--name", "dist", home=tmp_path,
+            env=offline_env(tmp_path / "torch"))  # forced onto the CPU (no GPUs visible) and offline
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert "2 processes, DistributedType.MULTI_CPU, backend gloo" in p.stdout
     assert json.loads((tmp_path / "models/dist/config.json").read_text())["processes"] == 2
@@ -128,6 +149,6 @@ def test_predict_missing_and_broken_model(inv, tmp_path):
 
 def test_data_named_after_the_embedded_dataset_is_created(inv, tmp_path):
     """--data digits in an empty project should write the embedded dataset first, as the default does."""
-    p = inv("train", "--data", "digits", "--epochs", "1", "--size", "32", home=tmp_path)
+    p = inv("train", "--data", "digits", "--epochs", "1", "--size", "32", "--no-pretrained", home=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert (tmp_path / "data/digits/manifest.csv").exists() and (tmp_path / "models/digits/model.onnx").exists()

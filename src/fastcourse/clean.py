@@ -17,28 +17,48 @@ from collections import Counter
 from pathlib import Path
 
 from . import manifest
+from .errors import DataError
 from .predict import PortableModel, open_image
 from .util import atomic_write_text
 
 TOP = 30  # images shown in the report
+COLUMNS = ["path", "category", "predicted", "loss", "query", "action", "new_category"]
+NEEDED = {"path", "action", "new_category"}  # what apply() reads; the rest is for the learner
 
 
 def losses(ds: Path, model: PortableModel, rows: list[dict]) -> list[dict]:
-    """Per kept image of the manifest `rows`: its label, prediction and cross-entropy loss, worst first."""
+    """Per kept image of the manifest `rows`: its label, prediction and cross-entropy loss, worst first.
+
+    Unreadable images (and decompression bombs) are skipped with a line each.
+    """
     rows = [r for r in rows if r["status"] == "kept" and r.get("path")]
+    unknown = sorted({r["category"] for r in rows} - set(model.classes))
+    if unknown:
+        raise DataError(f"the model knows {model.classes} but the dataset also has {unknown} — pass --model "
+                        "a model trained on this dataset (inv train --data NAME --name NAME)")
     out = []
     for i in range(0, len(rows), 64):
-        chunk = [r for r in rows[i:i + 64] if (ds / r["path"]).exists()]
-        for r, p in zip(chunk, model.probs([open_image(ds / r["path"]) for r in chunk])):
-            true = model.classes.index(r["category"]) if r["category"] in model.classes else None
-            loss = -math.log(max(float(p[true]), 1e-12)) if true is not None else float("inf")
+        chunk, images = [], []
+        for r in rows[i:i + 64]:
+            try:
+                images.append(open_image(ds / r["path"]))
+                chunk.append(r)
+            except DataError as e:
+                print(f"skipped: {e}")
+        for r, p in zip(chunk, model.probs(images) if images else []):
+            loss = -math.log(max(float(p[model.classes.index(r["category"])]), 1e-12))
             out.append({"path": r["path"], "category": r["category"], "query": r["query"],
                         "predicted": model.classes[int(p.argmax())], "loss": round(loss, 4)})
     return sorted(out, key=lambda r: -r["loss"])
 
 
 def report(ds: Path, model_dir: Path, top: int = TOP) -> Path:
-    """Write the cleaning report and a decisions.csv to edit; returns the report path."""
+    """Write the cleaning report and decisions.csv (the learner's decisions kept); returns the report path."""
+    with manifest.locked(ds):
+        return _report(ds, model_dir, top)
+
+
+def _report(ds: Path, model_dir: Path, top: int) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,9 +89,9 @@ def report(ds: Path, model_dir: Path, top: int = TOP) -> Path:
     fig.savefig(out / "queries.png", dpi=80, bbox_inches="tight")
     plt.close("all")
     buf = io.StringIO()
-    w = csv.DictWriter(buf, ["path", "category", "predicted", "loss", "query", "action", "new_category"])
+    w = csv.DictWriter(buf, COLUMNS, extrasaction="ignore")
     w.writeheader()
-    w.writerows({**r, "action": "keep", "new_category": ""} for r in scored)
+    w.writerows(merge_decisions(read_decisions(out / "decisions.csv"), scored))
     atomic_write_text(out / "decisions.csv", buf.getvalue())
     atomic_write_text(out / "report.html", render(ds.name, worst, per_query, ds))
     return out / "report.html"
@@ -102,9 +122,40 @@ def render(name: str, worst: list[dict], per_query: list[dict], ds: Path) -> str
 """
 
 
+def read_decisions(path: Path) -> list[dict]:
+    """The rows of decisions.csv (empty when missing); DataError when its columns are not ours."""
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path} is not a readable CSV ({e}) — fix it, or move it away to start afresh") from None
+    missing = NEEDED - set(reader.fieldnames or [])
+    if missing:
+        raise DataError(f"{path} lacks the column(s) {', '.join(sorted(missing))} — keep the header "
+                        f"{','.join(COLUMNS)}, or move the file away to start afresh")
+    return rows
+
+
+def merge_decisions(old: list[dict], scored: list[dict]) -> list[dict]:
+    """New scores with the learner's decisions kept: rows already decided keep action and new_category."""
+    decided = {d["path"]: d for d in old}
+    merged = [{**r, "action": decided.get(r["path"], {}).get("action") or "keep",
+               "new_category": decided.get(r["path"], {}).get("new_category") or ""} for r in scored]
+    seen = {r["path"] for r in scored}
+    return merged + [d for d in old if d["path"] not in seen]  # rows no longer scored are kept too
+
+
 def apply(ds: Path) -> Counter:
     """Carry out decisions.csv: quarantine deletions, move relabels, update the manifest."""
-    decisions = list(csv.DictReader((ds / "clean/decisions.csv").open(newline="")))
+    with manifest.locked(ds):
+        return _apply(ds, read_decisions(ds / "clean/decisions.csv"))
+
+
+def _apply(ds: Path, decisions: list[dict]) -> Counter:
+    """apply() under the dataset's lock."""
     rows = manifest.read(ds / "manifest.csv")
     by_path = {r.get("path"): r for r in rows}
     categories = {d.name for d in (ds / "images").iterdir() if d.is_dir()}
@@ -112,11 +163,13 @@ def apply(ds: Path) -> Counter:
     for i, d in enumerate(decisions, start=2):
         action = (d.get("action") or "keep").strip().lower()
         if action not in ("keep", "delete", "relabel"):
-            raise ValueError(f"decisions.csv line {i}: action {action!r} — use keep, delete or relabel")
+            raise DataError(f"decisions.csv line {i}: action {action!r} — use keep, delete or relabel")
         new = (d.get("new_category") or "").strip()
         if action == "relabel" and new not in categories:
-            raise ValueError(f"decisions.csv line {i}: new_category {new!r} is not one of {sorted(categories)}")
-        row, src = by_path.get(d["path"]), ds / d["path"]
+            raise DataError(f"decisions.csv line {i}: new_category {new!r} is not one of {sorted(categories)}")
+        row, src = by_path.get(d["path"]), ds / (d["path"] or "-")
+        if row is not None and not src.resolve().is_relative_to(ds.resolve()):
+            raise DataError(f"decisions.csv line {i}: path {d['path']!r} lies outside {ds}")
         if action == "keep":
             continue
         if row is None or not src.exists():
@@ -128,6 +181,9 @@ def apply(ds: Path) -> Counter:
         else:
             dest = Path("images") / new / src.name
             row.update(reason=f"relabeled from {row['category']} while cleaning", category=new)
+        n = 1
+        while (ds / dest).exists():  # never move over a file already there
+            dest, n = dest.with_name(f"{src.stem}-{n}{src.suffix}"), n + 1
         (ds / dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(src, ds / dest)
         row["path"] = dest.as_posix()

@@ -12,7 +12,7 @@ import yaml
 
 from .util import CHECKOUT
 
-REPO = CHECKOUT
+REPO = CHECKOUT or Path.cwd()  # the checkout, or the project folder of a plain install
 DOCKERFILE, COMPOSE, COMPOSE_GPU = "docker/Dockerfile", "docker/compose.yaml", "docker/compose.gpu.yaml"
 DEVCONTAINER = ".devcontainer/devcontainer.json"
 INSTALL_DOCKER = ("install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop and start it; "

@@ -9,14 +9,12 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from .errors import DeployError, remove_tree
+
 PKG = Path(__file__).resolve().parent
 APP_REQUIREMENTS = ["gradio", "onnxruntime", "numpy", "pillow"]  # what app.py needs: no torch, no fastai
 EXAMPLES_PER_CLASS = 2
 SPACE_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]{0,95}$")
-
-
-class DeployError(Exception):
-    """A deploy that cannot go on; the message says what to do."""
 
 
 def example_images(config: dict, per_class: int = EXAMPLES_PER_CLASS) -> list[Path]:
@@ -36,13 +34,15 @@ def bundle(model_dir: Path, dest: Path, title: str) -> Path:
 
     PortableModel(model_dir)  # fails here, clearly, on a missing or broken model
     config = model_config(model_dir)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    owner = dest.parent  # build/space/: the only folder a bundle may replace things in
+    tmp = owner / f".{dest.name}.tmp"
+    remove_tree(tmp, owner)
     (tmp / "model").mkdir(parents=True)
     (tmp / "fastcourse").mkdir()
     (tmp / "examples").mkdir()
     shutil.copy(PKG / "app.py", tmp / "app.py")
-    shutil.copy(PKG / "predict.py", tmp / "fastcourse" / "predict.py")
+    for module in ("predict.py", "errors.py"):
+        shutil.copy(PKG / module, tmp / "fastcourse" / module)
     (tmp / "fastcourse" / "__init__.py").write_text('"""The part of fastcourse a Space needs."""\n')
     for name in ("model.onnx", "model.json"):
         shutil.copy(model_dir / name, tmp / "model" / name)
@@ -50,8 +50,7 @@ def bundle(model_dir: Path, dest: Path, title: str) -> Path:
         shutil.copy(img, tmp / "examples" / f"{img.parent.name}-{img.name}")
     (tmp / "requirements.txt").write_text("".join(f"{p}=={metadata.version(p)}\n" for p in APP_REQUIREMENTS))
     (tmp / "README.md").write_text(readme(title, model_dir))
-    if dest.exists():  # replace the previous bundle only once the new one is complete
-        shutil.rmtree(dest)
+    remove_tree(dest, owner)  # replace the previous bundle only once the new one is complete
     tmp.rename(dest)
     return dest
 
@@ -66,15 +65,26 @@ def readme(title: str, model_dir: Path) -> str:
 
 
 def find_token(environ=os.environ) -> tuple[str | None, str]:
-    """(token, where it came from): HF_TOKEN, else the login cache of `hf auth login`. Never printed."""
+    """(token, where it came from): HF_TOKEN, else the login cache of `hf auth login` as huggingface_hub
+    finds it (HF_TOKEN_PATH, else HF_HOME/token), read from `environ`. Never printed."""
     if environ.get("HF_TOKEN"):
         return environ["HF_TOKEN"], "HF_TOKEN"
+    home = environ.get("HF_HOME") or os.path.join(environ.get("XDG_CACHE_HOME") or
+                                                 os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    path = Path(environ.get("HF_TOKEN_PATH") or os.path.join(home, "token"))
     try:
-        from huggingface_hub import get_token
-    except ImportError:
-        return None, ""
-    token = get_token()
+        token = path.read_text().strip()
+    except OSError:
+        token = ""
     return (token, "login cache") if token else (None, "")
+
+
+def require_token(environ=os.environ) -> str:
+    """The token for a deploy, checked before any request; DeployError when there is none."""
+    token = find_token(environ)[0]
+    if not token:
+        raise DeployError("no Hugging Face token found — set HF_TOKEN or run `hf auth login`")
+    return token
 
 
 def model_config(model_dir: Path) -> dict:
@@ -85,9 +95,11 @@ def model_config(model_dir: Path) -> dict:
 
 def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
     """Create the Space if needed and upload the bundle; returns the Space's URL."""
+    import httpx
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     api = HfApi(token=token)
     try:
         api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
@@ -102,9 +114,9 @@ def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
             raise DeployError(f"you cannot write to {space} ({code}): the name belongs to another account or "
                               "your token is read-only — use your own USER/NAME or a write token")
         raise DeployError(f"the Hub answered {code}: {scrub(str(e), token).splitlines()[0]} — try again later")
-    except OSError as e:  # connection refused, DNS, timeouts
-        raise DeployError(f"could not reach the Hugging Face Hub ({type(e).__name__}) — check the network")
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    except (OSError, httpx.TransportError, OfflineModeIsEnabled) as e:  # refused, DNS, timeouts, HF_HUB_OFFLINE
+        raise DeployError(f"could not reach the Hugging Face Hub at {endpoint} ({type(e).__name__}) — "
+                          "check the network (and HF_ENDPOINT / HF_HUB_OFFLINE), then run again")
     return f"{endpoint}/spaces/{space}"
 
 

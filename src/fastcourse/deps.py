@@ -80,6 +80,13 @@ def agreement_problems(root: Path) -> list[str]:
     return problems
 
 
+def same_version(have: str | None, want: str | None) -> bool:
+    """Installed `have` satisfies the pin `want`, a local build tag aside (2.14.1+cu130 == 2.14.1)."""
+    if have is None or want is None:
+        return have == want
+    return have.split("+")[0] == want.split("+")[0]
+
+
 def installed_mismatches(lock_text: str) -> list[dict]:
     """Installed versions that differ from the lock: [{package, locked, installed}]."""
     pins = read_lock(lock_text)
@@ -89,6 +96,6 @@ def installed_mismatches(lock_text: str) -> list[dict]:
             have = metadata.version(name)
         except metadata.PackageNotFoundError:
             have = None
-        if have != want:
+        if not same_version(have, want):
             out.append({"package": name, "locked": want, "installed": have or "missing"})
     return out

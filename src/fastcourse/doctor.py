@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
-from .deps import read_lock
+from .deps import read_lock, same_version
 from .util import lock_file
 
 SHM_MIN = 2 * 1024**3  # below this, DataLoader workers get killed in containers
@@ -82,7 +82,7 @@ def check_versions(lock_text: str) -> list[Check]:
         except metadata.PackageNotFoundError:
             out.append(Check(name, "fail", "not installed", "pip install -r requirements.lock -e ."))
             continue
-        same = want is None or have.split("+")[0] == want
+        same = want is None or same_version(have, want)
         out.append(Check(name, "ok" if same else "warn", f"{have} (lock {want})",
                          "" if same else "pip install -r requirements.lock  (see inv env.check)"))
     return out

@@ -7,7 +7,8 @@ import io
 from pathlib import Path
 
 from . import manifest
-from .util import atomic_write_bytes
+from .errors import DataError
+from .util import atomic_write_bytes, dataset_dir
 
 NAME = "digits"  # data/digits: what `inv train` uses by default
 CLASSES = ("3", "7")  # the course's MNIST_SAMPLE pair
@@ -15,19 +16,32 @@ SCALE = 4  # sklearn's 8x8 digits are written as 32x32 PNGs
 
 
 def write_digits(root: Path, name: str = NAME, classes=CLASSES) -> Path:
-    """Write sklearn's digits of `classes` into data/NAME/images/<class>/ with a manifest; no network."""
-    from PIL import Image
+    """Write sklearn's digits of `classes` into data/NAME/images/<class>/ with a manifest; no network.
+
+    Rows already in the manifest win: an image deleted (quarantined) or relabeled while cleaning stays so.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     wanted = {str(c) for c in classes}
     unknown = wanted - {str(t) for t in range(10)}
     if unknown:
-        raise ValueError(f"digit classes {sorted(unknown)} do not exist — use 0..9, e.g. 3,7")
-    ds = manifest.dataset_dir(root, name)
+        raise DataError(f"--classes {','.join(sorted(unknown))}: no such digit — use 0..9, e.g. --classes 3,7")
+    ds = dataset_dir(root, name)
+    with manifest.locked(ds):
+        rows = manifest.read(ds / "manifest.csv")
+        rows += _new_rows(ds, bunch, wanted, {r["url"] for r in rows})
+        manifest.write(ds / "manifest.csv", rows)
+    return ds
+
+
+def _new_rows(ds: Path, bunch, wanted: set[str], known: set[str]) -> list[dict]:
+    """Write the digits not yet in the manifest; their manifest rows."""
+    from PIL import Image
+
     rows = []
     for i, (pixels, target) in enumerate(zip(bunch.images, bunch.target)):
-        if str(target) not in wanted:
+        if str(target) not in wanted or f"sklearn://digits/{i}" in known:
             continue
         img = Image.fromarray((pixels * (255 / 16)).round().astype("uint8"), "L").convert("RGB")
         img = img.resize((8 * SCALE, 8 * SCALE), Image.Resampling.NEAREST)
@@ -40,11 +54,10 @@ def write_digits(root: Path, name: str = NAME, classes=CLASSES) -> Path:
         rows.append({"status": "kept", "category": str(target), "url": f"sklearn://digits/{i}",
                      "query": "embedded", "sha256": sha, "width": img.width,
                      "height": img.height, "path": rel.as_posix()})
-    manifest.write(ds / "manifest.csv", rows)
-    return ds
+    return rows
 
 
 def ensure(root: Path, name: str = NAME) -> Path:
     """The embedded dataset's folder, writing it first if it is missing."""
-    ds = manifest.dataset_dir(root, name)
+    ds = dataset_dir(root, name)
     return ds if (ds / "manifest.csv").exists() else write_digits(root, name)

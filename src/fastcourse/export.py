@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import warnings
 from pathlib import Path
 
+from .errors import TrainError, remove_tree
 from .util import atomic_write_text, atomic_write_with
 
 PORTABLE = "model.onnx"  # weights + graph; runs with onnxruntime, no pickle, no fastai
 SPEC = "model.json"  # classes and the exact preprocessing
+
+
+@contextlib.contextmanager
+def new_folder(dest: Path):
+    """Yield a sibling temp folder; on success it replaces `dest` as a unit (the old one goes to
+    models/.previous/NAME), on any failure it is removed and `dest` is left as it was."""
+    owner = dest.parent
+    tmp = owner / f".{dest.name}.new-{os.getpid()}"
+    try:
+        remove_tree(tmp, owner)
+        tmp.mkdir(parents=True)
+        yield tmp
+        if dest.exists():
+            previous = owner / ".previous" / dest.name
+            remove_tree(previous, owner)
+            previous.parent.mkdir(exist_ok=True)
+            dest.rename(previous)
+        tmp.rename(dest)
+    except OSError as e:
+        raise TrainError(f"could not write {dest} ({e.strerror or type(e).__name__}) — free disk space or fix "
+                         "the folder's permissions; the previous model, if any, is unchanged") from e
+    finally:
+        if tmp.exists():
+            remove_tree(tmp, owner)
 
 
 def save_all(learn, out: Path, config: dict) -> None:

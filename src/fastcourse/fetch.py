@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import manifest
-from .util import atomic_write_bytes
+from .util import atomic_write_bytes, dataset_dir
 
 
 @dataclass
@@ -36,6 +36,7 @@ class FetchOptions:
 
 
 DUPLICATE = "same content as an image already kept"
+DELETED_TWIN = "same content as an image deleted while cleaning"
 USER_AGENT = "fastcourse/0.1 (+image fetch for fast.ai course)"
 
 
@@ -174,19 +175,28 @@ def _process(row: dict, opts: FetchOptions) -> dict:
 
 
 def fetch(root: Path, name: str, items: list[dict], opts: FetchOptions | None = None,
-          progress: bool = True) -> list[dict]:
-    """Fetch every URL not yet in the manifest; returns the manifest's rows.
+          progress: bool = True, retry_failed: bool = False) -> list[dict]:
+    """Fetch every URL not yet in the manifest (and, with retry_failed, those that failed); returns the rows.
 
-    Downloads run on `workers` I/O threads and hand their bytes to one image thread per core,
-    so a slow server never holds up decoding, and decoding never holds up downloads.
+    One run at a time per dataset (a second one fails at once with BusyError). Rows of images deleted
+    or relabeled while cleaning are kept as they are, and the same bytes are not fetched back.
     """
+    ds = dataset_dir(root, name)
+    with manifest.locked(ds):
+        rows = manifest.read(ds / "manifest.csv")
+        if retry_failed:
+            rows = [r for r in rows if r["status"] != "failed"]
+        return _fetch(ds, name, rows, items, opts or FetchOptions(), progress)
+
+
+def _fetch(ds: Path, name: str, rows: list[dict], items: list[dict], opts: FetchOptions, progress: bool):
+    """The pipeline: `workers` I/O threads hand bytes to one image thread per core, so a slow server
+    never holds up decoding, and decoding never holds up downloads."""
     from tqdm.auto import tqdm
 
-    opts = opts or FetchOptions()
-    ds = manifest.dataset_dir(root, name)
-    rows = manifest.read(ds / "manifest.csv")
     done = {r["url"] for r in rows}
     kept = {r["sha256"] for r in rows if r["status"] == "kept"}
+    deleted = {r["sha256"] for r in rows if r["status"] == "deleted"} - kept
     waiting: dict[str, list[dict]] = {}  # sha256 being processed -> later rows with the same bytes
     todo = list({it["url"]: it for it in reversed(items) if it["url"] not in done}.values())[::-1]
     bar = tqdm(total=len(todo), desc=f"fetch {name}", unit="url", disable=not progress)
@@ -209,7 +219,10 @@ def fetch(root: Path, name: str, items: list[dict], opts: FetchOptions | None = 
         while pending:
             row = results.get().result()
             sha = row.get("sha256")
-            if "raw" in row and (sha in kept or sha in waiting):
+            if "raw" in row and sha in deleted:
+                row.pop("raw")
+                row.update(status="deleted", reason=DELETED_TWIN)
+            elif "raw" in row and (sha in kept or sha in waiting):
                 row.pop("raw")
                 if sha in waiting:  # same bytes as one being processed: settle it with that one
                     waiting[sha].append(row)

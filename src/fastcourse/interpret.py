@@ -61,7 +61,7 @@ def report(learn, out: Path, config: dict, wall: float, manifest_path: Path) -> 
     plt.savefig(out / "top_losses.png", dpi=80, bbox_inches="tight")
     plt.close("all")
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    atomic_write_text(out / "report.html", render_html(out.name, metrics, config))
+    atomic_write_text(out / "report.html", render_html(config.get("name", out.name), metrics, config))
     return metrics
 
 

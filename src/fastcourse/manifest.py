@@ -7,17 +7,10 @@ import hashlib
 import io
 from pathlib import Path
 
-from .util import atomic_write_text
+from .util import atomic_write_text, folder_lock
 
 FIELDS = ["status", "reason", "category", "url", "query", "sha256", "width", "height", "path"]
 STATUSES = ("kept", "duplicate", "failed", "deleted")  # relabeled images stay "kept" with a reason
-
-
-def dataset_dir(root: Path, name: str) -> Path:
-    """data/NAME under the project root, checking NAME is a plain folder name."""
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"dataset name {name!r} must be a plain folder name like 'birds'")
-    return root / "data" / name
 
 
 def read(path: Path) -> list[dict]:
@@ -35,6 +28,11 @@ def write(path: Path, rows: list[dict]) -> None:
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(path, buf.getvalue())
+
+
+def locked(ds: Path):
+    """The dataset's write lock: one writer at a time per data/NAME."""
+    return folder_lock(ds / ".lock", f"dataset {ds}")
 
 
 def digest(path: Path) -> str:

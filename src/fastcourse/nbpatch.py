@@ -80,8 +80,10 @@ def patch_notebook(path: Path, backup: bool = True, pins: set[str] | None = None
     """Patch one notebook in place; returns what changed (empty: the file was not written)."""
     import nbformat
 
+    from .notebooks import read_notebook
+
     pins = pins if pins is not None else pinned_packages()
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     notes, changed = [], set()
     for idx, cell in enumerate(nb.cells):
         if cell.cell_type == "code":

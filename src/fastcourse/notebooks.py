@@ -8,10 +8,25 @@ import sys
 import time
 from pathlib import Path
 
-from .util import CHECKOUT, project_root
+from .errors import NotebookError
+from .util import checkout, project_root
 
 COURSE_REPO = os.environ.get("FASTCOURSE_COURSE_REPO", "https://github.com/fastai/course22.git")  # or a mirror
 KERNEL = "fastcourse"
+
+
+def read_notebook(path: Path):
+    """The notebook at `path`, validated; NotebookError (one line) when it is not a readable notebook."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        return nb
+    except (OSError, ValueError, AttributeError, TypeError, KeyError, nbformat.ValidationError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:100]
+        raise NotebookError(f"{path}: not a valid notebook ({type(e).__name__}: {first}) — "
+                            "restore it (a NAME.orig.ipynb backup, or git checkout) or remove it") from None
 
 
 def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> dict:
@@ -23,7 +38,11 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> dict:
     bindir, path = str(Path(sys.executable).parent), os.environ.get("PATH", "")
     if path.split(os.pathsep)[0] != bindir:  # the kernel's `python` is this environment's (once, not per run)
         os.environ["PATH"] = f"{bindir}{os.pathsep}{path}"
-    start, row = time.time(), {"notebook": nb.name, "status": "ok", "failing cell": ""}
+    start, row = time.time(), {"notebook": nb.name, "status": "ok", "failing cell": "", "output": ""}
+    try:
+        read_notebook(nb)
+    except NotebookError as e:
+        return {**row, "status": "FAILED", "failing cell": str(e), "duration": "0.0 s"}
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(cwd), progress_bar=False,
                             kernel_name="python3", log_output=False)
@@ -56,7 +75,7 @@ def export_script(nb: Path, to: Path | None = None) -> Path:
     to.parent.mkdir(parents=True, exist_ok=True)
     nb_export(str(nb), lib_path=str(to.parent), name=to.stem, solo_nb=True)
     if not to.exists():
-        raise ValueError(f"{nb} has no `#|export` cells — mark the cells to export with #|export")
+        raise NotebookError(f"{nb} has no `#|export` cells — mark the cells to export with #|export")
     return to
 
 
@@ -79,8 +98,10 @@ def clone_course(dest: Path, ref: str = "main", repo: str = COURSE_REPO) -> str:
         subprocess.run(git + ["clone", "--depth", "1", "--branch", ref, repo, str(dest)], check=True,
                        capture_output=True, text=True, timeout=300)
         return f"cloned {repo} ({ref}) into {dest}"
-    except subprocess.CalledProcessError as e:
-        raise ConnectionError(f"git could not get {repo} ({ref}): {e.stderr.strip().splitlines()[-1:]}") from e
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        why = ((getattr(e, "stderr", "") or "").strip().splitlines() or ["timed out"])[-1]
+        raise NotebookError(f"git could not get {repo} ({ref}): {why} — check the network, or copy course22 "
+                            "by hand and run inv nb.patch on it") from e
 
 
 def register_kernel(name: str = KERNEL, user: bool = True) -> str:
@@ -102,8 +123,14 @@ def lab_command(port: int, token: str, notebook_dir: Path) -> list[str]:
 
 def default_notebooks() -> list[Path]:
     """Our own course notebooks, in order."""
-    return sorted((CHECKOUT / "notebooks").glob("[0-9]*.ipynb"))
+    return sorted((checkout() / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def notebook_dir() -> Path:
+    """The folder JupyterLab opens: the checkout's notebooks/ (or the project's)."""
+    return checkout() / "notebooks"
 
 
 def out_dir() -> Path:
+    """build/notebooks/ of the project: executed copies and their HTML."""
     return project_root() / "build" / "notebooks"

@@ -37,11 +37,10 @@ def runner(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def is_wsl(root: Path) -> bool:
-    try:
-        v = (root / "proc/version").read_text().lower()
-    except OSError:
-        return False
-    return "microsoft" in v or "wsl" in v
+    """Windows Subsystem for Linux (the doctor's detection, one place)."""
+    from .doctor import detect_platform
+
+    return detect_platform(root)["wsl"]
 
 
 def windows_path(project: Path, environ=os.environ, run=runner) -> str:

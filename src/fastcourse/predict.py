@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import DataError, ModelError
+
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-class ModelError(Exception):
-    """A model folder that is missing or broken."""
+MAX_PIXELS = 50_000_000  # larger images are refused as decompression bombs (Pillow warns at 89M)
+SPEC_KEYS = ("classes", "size", "resize", "pad_mode", "mean", "std")
 
 
 class PortableModel:
@@ -25,16 +26,24 @@ class PortableModel:
             if not p.is_file():
                 raise ModelError(f"{p} not found — train a model first (inv train) or pass --model models/NAME")
         try:
+            self.spec = json.loads(spec_path.read_text())
+        except (ValueError, OSError) as e:
+            raise ModelError(f"{spec_path} is not readable JSON ({type(e).__name__}) — export the model again "
+                             "with inv train") from e
+        missing = [k for k in SPEC_KEYS if k not in self.spec] if isinstance(self.spec, dict) else list(SPEC_KEYS)
+        if missing or not self.spec.get("classes"):
+            raise ModelError(f"{spec_path} lacks {', '.join(missing) or 'classes'} — it was not written by "
+                             "fastcourse; export the model again with inv train")
+        try:
             import onnxruntime as ort
 
-            self.spec = json.loads(spec_path.read_text())
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
             self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise ModelError(f"{folder} holds a broken model ({type(e).__name__}: {e}) — "
+        except Exception as e:  # onnxruntime's own exception types are not importable by name
+            raise ModelError(f"{folder} holds a broken model ({type(e).__name__}: {str(e)[:120]}) — "
                              "export it again with inv train") from e
-        self.classes = self.spec["classes"]
+        self.classes = [str(c) for c in self.spec["classes"]]
         self.mean = np.array(self.spec["mean"], dtype=np.float32).reshape(3, 1, 1)
         self.std = np.array(self.spec["std"], dtype=np.float32).reshape(3, 1, 1)
 
@@ -88,14 +97,20 @@ def iter_images(paths: list[str | Path]):
             yield p, "no such file"
 
 
-def open_image(path: Path) -> Image.Image:
-    """Open and fully decode an image, with a clear error naming the file."""
+def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image; DataError naming the file when it is unreadable or a bomb."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable image ({e.__class__.__name__})") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.width * im.height > max_pixels:
+                    raise DataError(f"{path}: {im.width}x{im.height} pixels — refused as a decompression bomb")
+                im.load()
+                return im.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{path}: refused as a decompression bomb ({str(e)[:60]})") from e
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"{path}: not a readable image ({e.__class__.__name__})") from e
 
 
 def predict_paths(model: PortableModel, paths: list, bs: int = 64):
@@ -114,7 +129,7 @@ def predict_paths(model: PortableModel, paths: list, bs: int = 64):
             continue
         try:
             batch.append((path, open_image(path)))
-        except ValueError as e:
+        except DataError as e:
             yield path, None, str(e)
             continue
         if len(batch) >= bs:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import manifest
-from .util import atomic_write_text
+from .errors import DataError, OptionError, UserError, check_label
+from .util import atomic_write_text, dataset_dir
 
 QUERIES = "{} photo"  # comma-separated templates; {} is the category (course: "{} photo,{} sun photo,...")
 MAX_RESULTS = 200  # per query
@@ -21,7 +22,7 @@ MAX_TRIES, BASE_DELAY, MAX_WAIT = 5, 2.0, 60.0  # backoff: up to 5 tries, 2 s do
 Searcher = Callable[[str, int], list[dict]]
 
 
-class SearchError(Exception):
+class SearchError(UserError):
     """A search that failed for good (offline, or still rate-limited after backing off)."""
 
 
@@ -64,13 +65,16 @@ def search_categories(root: Path, name: str, categories: list[str], queries: str
                       max_results: int = MAX_RESULTS, searcher: Searcher | None = None) -> dict[str, Path]:
     """Search every category with every query template; write one URL file per category."""
     if not categories or not all(c.strip() for c in categories):
-        raise ValueError("--categories must name at least one category, e.g. --categories 'bird,forest'")
-    searcher = searcher or ddgs_searcher()
+        raise OptionError("--categories must name at least one category, e.g. --categories 'bird,forest'")
+    cats = [check_label(c) for c in categories]
     templates = [q.strip() for q in queries.split(",") if q.strip()]
-    if not templates or any("{}" not in t for t in templates):
-        raise ValueError(f"--queries {queries!r}: each template needs {{}} for the category, e.g. '{{}} photo'")
+    if not templates or not all(_one_slot(t) for t in templates):
+        raise OptionError(f"--queries {queries!r}: each template needs exactly one {{}} for the category and no "
+                          "other braces, e.g. '{} photo,{} sun photo'")
+    path = dataset_dir(root, name)  # checks the name before any search
+    searcher = searcher or ddgs_searcher()
     out = {}
-    for cat in (c.strip() for c in categories):
+    for cat in cats:
         seen, lines = set(), ["# url\tquery\ttitle"]
         for template in templates:
             query = template.format(cat)
@@ -80,10 +84,19 @@ def search_categories(root: Path, name: str, categories: list[str], queries: str
                     seen.add(url)
                     title = " ".join(str(r.get("title", "")).split())
                     lines.append(f"{url}\t{query}\t{title}")
-        path = manifest.dataset_dir(root, name) / "urls" / f"{cat}.txt"
-        atomic_write_text(path, "\n".join(lines) + "\n")
-        out[cat] = path
+        out[cat] = atomic_write_text(path / "urls" / f"{cat}.txt", "\n".join(lines) + "\n")
     return out
+
+
+def _one_slot(template: str) -> bool:
+    """True when `template` formats with one category and nothing else ('{} photo')."""
+    import string
+
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError:  # a lone { or }
+        return False
+    return fields == [""]
 
 
 def read_url_files(path: Path) -> list[dict]:
@@ -91,12 +104,17 @@ def read_url_files(path: Path) -> list[dict]:
     path = Path(path)
     files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
-        raise FileNotFoundError(f"--urls {path}: no URL files — give a <category>.txt file or a folder of them")
+        raise DataError(f"--urls {path}: no URL files — give a <category>.txt file or a folder of them")
     items = []
     for f in files:
-        for line in f.read_text().splitlines():
+        category = check_label(f.stem, f"URL file {f.name}: category")
+        try:
+            text = f.read_text()
+        except UnicodeDecodeError:
+            raise DataError(f"--urls {f}: not a text file — one URL per line (url<TAB>query<TAB>title)") from None
+        for line in text.splitlines():
             if not line.strip() or line.startswith("#"):
                 continue
             url, query, title = (line.split("\t") + ["", ""])[:3]
-            items.append({"category": f.stem, "url": url.strip(), "query": query, "title": title})
+            items.append({"category": category, "url": url.strip(), "query": query, "title": title})
     return items

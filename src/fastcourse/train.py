@@ -14,7 +14,8 @@ import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .util import project_root
+from .errors import OptionError, TrainError, UserError
+from .util import folder_lock, model_dir, project_root, run_child
 
 # Defaults: each is an option of `inv train` (--arch, --size, ...).
 ARCH = "resnet18"  # torchvision or timm architecture name
@@ -47,11 +48,18 @@ class TrainConfig:
     valid_pct: float = VALID_PCT
 
     def __post_init__(self):
+        from .errors import check_name
+
+        check_name(self.name)
         if self.resize not in ("squish", "crop", "pad"):
-            raise ValueError(f"--resize {self.resize!r} is not one of squish, crop, pad")
-        for opt in ("size", "epochs", "bs"):
-            if int(getattr(self, opt)) < 1:
-                raise ValueError(f"--{opt} must be a positive whole number, not {getattr(self, opt)!r}")
+            raise OptionError(f"--resize {self.resize!r} is not one of squish, crop, pad")
+        for opt, lo, hi in (("size", 32, 2048), ("epochs", 1, 10_000), ("bs", 1, 65_536)):
+            if not lo <= int(getattr(self, opt)) <= hi:
+                raise OptionError(f"--{opt} {getattr(self, opt)} is out of range — use a value from {lo} to {hi}")
+        if self.lr is not None and not 0 < self.lr < 10:
+            raise OptionError(f"--lr {self.lr} is out of range — use e.g. --lr 0.002")
+        if not 0 < self.valid_pct < 1:
+            raise OptionError(f"valid_pct {self.valid_pct} must lie between 0 and 1, e.g. 0.2")
 
 
 def rank() -> int:
@@ -65,65 +73,56 @@ def log(msg: str) -> None:
         print(msg, flush=True)
 
 
-def resolve_data(root: Path, data: str | None) -> Path:
-    """The folder with one sub-folder per class: the embedded default, a data/NAME dataset or a path."""
-    from . import embedded
-
-    if data is None or (data == embedded.NAME and not Path(data).exists()):
-        path = embedded.ensure(root) / "images"  # the offline default, written on first use
-    else:
-        path = Path(data) if Path(data).exists() else root / "data" / data
-        path = path / "images" if (path / "images").is_dir() else path
-    if not path.is_dir():
-        raise FileNotFoundError(f"--data {data}: no such folder — give a folder with one sub-folder "
-                                "per class, or a dataset name made by `inv data.build`")
-    classes = [d for d in path.iterdir() if d.is_dir() and any(d.iterdir())]
-    if len(classes) < 2:
-        raise ValueError(f"--data {path}: found {len(classes)} class folder(s) with images — "
-                         "need at least two sub-folders, one per class")
-    return path
-
-
-def make_dls(cfg: TrainConfig, path: Path, device=None):
-    """DataLoaders: parent folder = label, seeded random split, resize, light augmentation."""
+def make_dls(cfg: TrainConfig, files: list[Path], device=None):
+    """DataLoaders over `files`: parent folder = label, seeded random split, resize, light augmentation."""
     from fastai.vision.all import (CategoryBlock, DataBlock, ImageBlock, Normalize, RandomSplitter,
-                                   Resize, ResizeMethod, aug_transforms, get_image_files,
-                                   imagenet_stats, parent_label)
+                                   Resize, ResizeMethod, aug_transforms, imagenet_stats, parent_label)
 
     import torch
 
     method = {"squish": ResizeMethod.Squish, "crop": ResizeMethod.Crop, "pad": ResizeMethod.Pad}[cfg.resize]
     block = DataBlock(
-        blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
+        blocks=(ImageBlock, CategoryBlock), get_y=parent_label,
         splitter=RandomSplitter(valid_pct=cfg.valid_pct, seed=cfg.seed),
         item_tfms=Resize(cfg.size, method=method),
         batch_tfms=[*aug_transforms(do_flip=False, max_rotate=10.0), Normalize.from_stats(*imagenet_stats)])
     workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
-    return block.dataloaders(path, bs=cfg.bs, num_workers=workers, device=device)
+    n_train = len(files) - int(len(files) * cfg.valid_pct)
+    if cfg.bs > n_train:
+        log(f"note: --bs {cfg.bs} is more than the {n_train} training images; using --bs {n_train}")
+    return block.dataloaders(files, bs=min(cfg.bs, n_train), num_workers=workers, device=device)
 
 
-def make_learner(cfg: TrainConfig, dls):
-    """A vision_learner; pretrained weights when available, else a from-scratch learner."""
+def resolve_arch(name: str):
+    """A torchvision model builder, or the name itself for timm; OptionError for an unknown name."""
     import torchvision
-    from fastai.vision.all import error_rate, vision_learner
 
-    arch = getattr(torchvision.models, cfg.arch, None) or cfg.arch  # strings go to timm
+    known = name in torchvision.models.list_models(module=torchvision.models)
+    arch = getattr(torchvision.models, name) if known else name  # other names go to timm
     if isinstance(arch, str):
         try:
             import timm
         except ImportError:
-            raise ValueError(f"--arch {cfg.arch}: not a torchvision model, and timm (for other names) is not "
-                             "installed — use e.g. resnet18/resnet34/convnext_tiny, or pip install timm") from None
-        if not timm.list_models(cfg.arch):
-            raise ValueError(f"--arch {cfg.arch}: no torchvision or timm model has this name — "
-                             "see torchvision.models or timm.list_models()")
+            raise OptionError(f"--arch {name}: not a torchvision model, and timm (for other names) is not "
+                              "installed — use e.g. resnet18/resnet34/convnext_tiny, or pip install timm") from None
+        if not timm.list_models(name):
+            raise OptionError(f"--arch {name}: no torchvision or timm model has this name — "
+                              "e.g. resnet18, resnet34, convnext_tiny (see timm.list_models())")
+    return arch
+
+
+def make_learner(cfg: TrainConfig, dls):
+    """A vision_learner; pretrained weights when available, else a from-scratch learner."""
+    from fastai.vision.all import error_rate, vision_learner
+
+    arch = resolve_arch(cfg.arch)
     if cfg.pretrained is not False:
         try:
             return vision_learner(dls, arch, pretrained=True, metrics=error_rate), True
         except Exception as e:  # no network, firewall, missing weights: fall back, do not stop
             if cfg.pretrained:
-                raise RuntimeError(f"pretrained weights for {cfg.arch} could not be loaded ({e}) — "
-                                   "check the network or run with --no-pretrained") from e
+                raise TrainError(f"pretrained weights for {cfg.arch} could not be loaded ({type(e).__name__}) — "
+                                 "check the network or run with --no-pretrained") from e
             log(f"WARNING: pretrained {cfg.arch} weights unavailable ({type(e).__name__}) — "
                 "training from scratch with an unfrozen one-cycle recipe")
     return vision_learner(dls, arch, pretrained=False, metrics=error_rate), False
@@ -158,15 +157,34 @@ def distributed_trainer(**kwargs):
 
 
 def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
-    """Train, export and report; returns the summary (also saved as models/NAME/metrics.json)."""
+    """Train, export and report into models/NAME as a unit; returns the metrics (also metrics.json).
+
+    One writer per model folder (a lock beside it). A distributed run is locked by launch() instead.
+    """
+    resolve_arch(cfg.arch)  # before any file is touched
+    if distributed:
+        return _train(cfg, root, distributed)
+    with folder_lock(model_lock(root, cfg.name), f"model {model_dir(root, cfg.name)}"):
+        return _train(cfg, root, distributed)
+
+
+def model_lock(root: Path, name: str) -> Path:
+    """The lock file of models/NAME (beside it: the folder itself is replaced)."""
+    return model_dir(root, name).with_name(f".{name}.lock")
+
+
+def _train(cfg: TrainConfig, root: Path, distributed: bool) -> dict:
     from fastai.vision.all import set_seed
 
     import torch
 
+    from . import datasets, export, interpret
+
     start = time.time()
-    path = resolve_data(root, cfg.data)
+    path = datasets.resolve_data(root, cfg.data)
+    files = datasets.usable_images(path, cfg.valid_pct, log=log)
     set_seed(cfg.seed, reproducible=True)
-    dls = make_dls(cfg, path)
+    dls = make_dls(cfg, files)
     learn, pretrained = make_learner(cfg, dls)
     resolved = {**asdict(cfg), "pretrained": pretrained, "data": str(path),
                 "lr": cfg.lr or (LR_PRETRAINED if pretrained else LR_SCRATCH),
@@ -176,27 +194,60 @@ def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
     if torch.cuda.is_available():
         learn.to_fp16()  # mixed precision on GPU
     if distributed:
-        gpu = torch.cuda.is_available()
-        trainer = distributed_trainer(sync_bn=gpu, cpu=not gpu)
-        learn.add_cb(trainer)
-        log(f"distributed: {trainer.accelerator.num_processes} processes, "
-            f"{trainer.accelerator.distributed_type}, backend {trainer.accelerator.state.backend}")
-        try:
-            fit(learn, cfg, pretrained)
-        finally:
-            learn.remove_cb(trainer)
-        trainer.accelerator.wait_for_everyone()
-        os.environ["WORLD_SIZE"] = "1"  # rank 0 evaluates and exports alone (no more gathers)
+        fit_distributed(learn, cfg, pretrained)
     else:
         fit(learn, cfg, pretrained)
     if rank() != 0:
         return {}
-    from . import export, interpret
+    manifest_path = path.parent / "manifest.csv"
+    with export.new_folder(model_dir(root, cfg.name)) as out:  # replaces models/NAME only when all is written
+        export.save_all(learn, out, resolved)
+        return interpret.report(learn, out, resolved, time.time() - start, manifest_path)
 
-    out = root / "models" / cfg.name
-    export.save_all(learn, out, resolved)
-    summary = interpret.report(learn, out, resolved, time.time() - start, path.parent / "manifest.csv")
-    return summary
+
+def fit_distributed(learn, cfg: TrainConfig, pretrained: bool) -> None:
+    """fit() under fastai's DistributedTrainer; afterwards rank 0 evaluates and exports alone."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    trainer = distributed_trainer(sync_bn=gpu, cpu=not gpu)
+    learn.add_cb(trainer)
+    log(f"distributed: {trainer.accelerator.num_processes} processes, "
+        f"{trainer.accelerator.distributed_type}, backend {trainer.accelerator.state.backend}")
+    try:
+        fit(learn, cfg, pretrained)
+    finally:
+        learn.remove_cb(trainer)
+    trainer.accelerator.wait_for_everyone()
+    os.environ["WORLD_SIZE"] = "1"  # no more gathers
+
+
+def launch(cfg: TrainConfig, root: Path, procs: int = 1, machines: int = 1, machine_rank: int = 0,
+           main_ip: str | None = None) -> dict:
+    """Run this module under `accelerate launch` (GPU: one process per GPU, fp16; CPU: gloo); the metrics."""
+    if machines > 1 and not main_ip:
+        raise OptionError(f"--machines {machines} needs --main-ip, the address of the machine with "
+                          "--machine-rank 0 (every machine passes the same --main-ip)")
+    if not 0 <= machine_rank < machines:
+        raise OptionError(f"--machine-rank {machine_rank} is out of range — use 0 to {machines - 1}")
+    resolve_arch(cfg.arch)
+    from . import datasets
+
+    datasets.resolve_data(root, cfg.data)  # the embedded dataset is written once, here, not by every rank
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(procs * machines),
+           "--num_machines", str(machines), "--machine_rank", str(machine_rank), "--dynamo_backend", "no"]
+    # torchrun-style launch for both; on CPU accelerate then picks the gloo backend. Mixed precision
+    # comes from fastai's to_fp16 in the training script, not from accelerate (one loss scaler, not two).
+    cmd += ["--multi_gpu", "--mixed_precision", "no"]
+    if main_ip:
+        cmd += ["--main_process_ip", main_ip, "--main_process_port", "29500"]
+    args = [a for k, v in vars(cfg).items() for a in (f"--{k}", str(v))]
+    env = {**os.environ, "FASTCOURSE_HOME": str(root)}
+    with folder_lock(model_lock(root, cfg.name), f"model {model_dir(root, cfg.name)}"):
+        code = run_child(cmd + ["-m", "fastcourse.train", *args], env=env)
+    if code:
+        raise TrainError(f"accelerate launch exited with {code} — see the messages above")
+    return json.loads((model_dir(root, cfg.name) / "metrics.json").read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,7 +264,11 @@ def main(argv: list[str] | None = None) -> None:
         if kw.get(k) is not None:
             kw[k] = float(kw[k])
     assert set(kw) <= set(types), f"unknown options {set(kw) - set(types)}"
-    train(TrainConfig(**kw), project_root(), distributed=True)
+    try:
+        train(TrainConfig(**kw), project_root(), distributed=True)
+    except UserError as e:  # expected failures: one line per rank, not a traceback
+        print(f"train failed (rank {rank()}): {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
