@@ -1,10 +1,10 @@
 """Benchmarks: `inv bench [--only NAME]` runs bench/*.py, each printing its ratio on its last line."""
 
-import subprocess
 import sys
 from invoke import Exit
 
 from fastcourse.containers import REPO
+from fastcourse.util import run_child
 
 from ._opts import task
 
@@ -20,7 +20,7 @@ def bench(c, only=""):
     failed = []
     for script in scripts:
         print(f"== {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)]).returncode:
+        if run_child([sys.executable, str(script)]):
             failed.append(script.name)
     if failed:
         raise Exit(f"benchmarks failed: {', '.join(failed)} — read their output above")

@@ -10,6 +10,7 @@ import subprocess
 from invoke import Exit
 
 from fastcourse import containers as ct
+from fastcourse.util import run_child
 
 from ._opts import task
 
@@ -26,9 +27,9 @@ def _engine(gpu=False):
 
 
 def _run(cmd, env=None):
-    r = subprocess.run(cmd, env=env)
-    if r.returncode:
-        raise Exit(f"{' '.join(cmd[:3])} failed with {r.returncode} — read Docker's message above")
+    code = run_child(cmd, env=env)  # Ctrl-C / SIGTERM reach the build too
+    if code:
+        raise Exit(f"{' '.join(cmd[:3])} failed with {code} — read Docker's message above")
 
 
 @task(help={"tag": "image tag (default fastcourse:latest)"})

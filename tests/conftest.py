@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+GOOD_SPEC = {"classes": ["3", "7"], "size": [32, 32], "resize": "squish", "pad_mode": "reflection",
+             "mean": [0.5] * 3, "std": [0.5] * 3}  # a model.json as export writes it (for broken-model tests)
 
 
 def run_inv(*args, home=None, env=None, timeout=600, check=False):

@@ -1,5 +1,6 @@
 """Issue 5: the gradio app (gradio_client and a real browser), the Space bundle, deploy against a fake Hub."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import tempfile
 import pytest
 from gradio_client import Client, handle_file
 
-from conftest import REPO, free_port, run_inv, wait_http
+from conftest import GOOD_SPEC, REPO, free_port, run_inv, wait_http
 from fakehub import VALID_TOKEN, FakeHub
 
 pytestmark = pytest.mark.slow
@@ -111,7 +112,7 @@ def test_app_refuses_bad_model_before_serving(tmp_path, broken):
     model = tmp_path / "models/bad"
     if broken == "garbage":
         model.mkdir(parents=True)
-        (model / "model.json").write_text("{}")
+        (model / "model.json").write_text(json.dumps(GOOD_SPEC))
         (model / "model.onnx").write_bytes(b"\0garbage")
     p = run_inv("app", "--model", "models/bad", "--port", str(free_port()), home=tmp_path, timeout=120)
     assert p.returncode != 0
@@ -173,3 +174,18 @@ def test_dry_run_lists_files_and_sends_nothing(trained):
         p = deploy(home, hub, "--space", "learner/digits", "--dry-run", token=None)
     assert p.returncode == 0 and hub.requests == []
     assert "model/model.onnx" in p.stdout and "MB" in p.stdout and "nothing was uploaded" in p.stdout
+
+
+def test_pretrained_model_serves_through_gradio_client(pretrained):
+    """The model from the pretrained path (seeded weights cache) should bundle and answer through gradio_client."""
+    home, _ = pretrained
+    assert run_inv("app.bundle", home=home).returncode == 0
+    port = free_port()
+    proc = start([sys.executable, str(home / "build/space/digits/app.py"), "--port", str(port)], home)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc)
+        image = sorted((home / "data/digits/images/7").glob("*.png"))[0]
+        result = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(handle_file(str(image)), api_name="/predict")
+    finally:
+        stop(proc)
+    assert result["label"] in ("3", "7") and {c["label"] for c in result["confidences"]} == {"3", "7"}

@@ -74,7 +74,29 @@ def test_token_reported_but_never_printed(inv, tmp_path):
         p = inv(*args, env=env)
         assert DUMMY_TOKEN not in p.stdout + p.stderr
         assert "yes (HF_TOKEN)" in p.stdout
-    assert doctor.check_hf_token({"HF_HOME": str(tmp_path / "hf")}).value in ("no", "yes (login cache)")
+    assert doctor.check_hf_token({"HF_HOME": str(tmp_path / "hf")}).value == "no"
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf/token").write_text(DUMMY_TOKEN + "\n")
+    check = doctor.check_hf_token({"HF_HOME": str(tmp_path / "hf")})
+    assert (check.status, check.value) == ("ok", "yes (login cache)") and DUMMY_TOKEN not in str(check)
+
+
+@pytest.mark.parametrize("have, want, same", [("2.14.1+cu130", "2.14.1", True), ("2.14.1", "2.14.1", True),
+                                              ("2.14.0", "2.14.1", False), (None, "1.0", False)])
+def test_one_version_comparison(have, want, same):
+    """The doctor and env.check should agree that a +local build tag is the pinned version."""
+    assert deps.same_version(have, want) is same
+
+
+def test_checkout_found_without_assuming_an_editable_install(monkeypatch, tmp_path):
+    """FASTCOURSE_CHECKOUT names the checkout; without it, a plain install (no pyproject above) finds none."""
+    from fastcourse import util
+
+    monkeypatch.setenv("FASTCOURSE_CHECKOUT", str(tmp_path))
+    assert util._find_checkout() == tmp_path.resolve()
+    monkeypatch.delenv("FASTCOURSE_CHECKOUT")
+    monkeypatch.setattr(util, "__file__", str(tmp_path / "site-packages/fastcourse/util.py"))
+    assert util._find_checkout() is None
 
 
 def test_doctor_json_here(inv):

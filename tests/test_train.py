@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import offline_env
+from conftest import GOOD_SPEC, offline_env
 from fastcourse.predict import ModelError, PortableModel, open_image
 
 pytestmark = pytest.mark.slow
@@ -139,7 +139,7 @@ def test_predict_missing_and_broken_model(inv, tmp_path):
     """A missing or broken model folder should give a clear error naming it."""
     with pytest.raises(ModelError, match="not found"):
         PortableModel(tmp_path)
-    (tmp_path / "model.json").write_text("{}")
+    (tmp_path / "model.json").write_text(json.dumps(GOOD_SPEC))
     (tmp_path / "model.onnx").write_bytes(b"garbage")
     with pytest.raises(ModelError, match="broken model"):
         PortableModel(tmp_path)

@@ -95,7 +95,6 @@ def model_config(model_dir: Path) -> dict:
 
 def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
     """Create the Space if needed and upload the bundle; returns the Space's URL."""
-    import httpx
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
@@ -114,10 +113,23 @@ def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
             raise DeployError(f"you cannot write to {space} ({code}): the name belongs to another account or "
                               "your token is read-only — use your own USER/NAME or a write token")
         raise DeployError(f"the Hub answered {code}: {scrub(str(e), token).splitlines()[0]} — try again later")
-    except (OSError, httpx.TransportError, OfflineModeIsEnabled) as e:  # refused, DNS, timeouts, HF_HUB_OFFLINE
+    except (OSError, *_transport_errors(), OfflineModeIsEnabled) as e:  # refused, DNS, timeouts, HF_HUB_OFFLINE
         raise DeployError(f"could not reach the Hugging Face Hub at {endpoint} ({type(e).__name__}) — "
                           "check the network (and HF_ENDPOINT / HF_HUB_OFFLINE), then run again")
     return f"{endpoint}/spaces/{space}"
+
+
+def _transport_errors() -> tuple:
+    """Connection-level errors of the HTTP client huggingface_hub uses (httpx2 in 1.x/2.x, httpx before)."""
+    import importlib
+
+    found = []
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
 
 
 def scrub(text: str, token: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import warnings
@@ -42,11 +43,21 @@ def new_folder(dest: Path):
 def save_all(learn, out: Path, config: dict) -> None:
     """Write model.pkl, model.onnx, model.json and config.json into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_with(out / "model.pkl", lambda tmp: learn.export(tmp))
+    atomic_write_with(out / "model.pkl", lambda tmp: _torch_write(learn.export, tmp))
     spec = preprocessing_spec(learn, config)
     atomic_write_with(out / PORTABLE, lambda tmp: to_onnx(learn.model, spec["size"], tmp))
     atomic_write_text(out / SPEC, json.dumps(spec, indent=2))
     atomic_write_text(out / "config.json", json.dumps(config, indent=2))
+
+
+def _torch_write(save, path: Path) -> None:
+    """save(path), with torch's zip writer failing to write (a full disk) reported as the OSError it is."""
+    try:
+        save(path)
+    except RuntimeError as e:
+        if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e):
+            raise
+        raise OSError(errno.ENOSPC, "the file could not be written (disk full?)") from e
 
 
 def preprocessing_spec(learn, config: dict) -> dict:
