@@ -5,6 +5,7 @@
     inv data.build --name birds --categories "bird,forest"     (search + fetch)
     inv data.embedded                                           (offline: sklearn's digits 3 vs 7)
     inv data.clean --name birds --model models/birds [--apply]
+    inv data.kaggle --comp titanic                              (Kaggle competition data, lessons 5-10)
 """
 
 from collections import Counter
@@ -72,6 +73,16 @@ def write_embedded(c, name=embedded.NAME, classes=",".join(embedded.CLASSES)):
     ds = embedded.write_digits(project_root(), name, classes.split(","))
     print(table(manifest.summary(manifest.read(ds / "manifest.csv"))))
     print(f"images: {ds / 'images'}")
+
+
+@task(help={"comp": "competition slug as in its URL, e.g. titanic or paddy-disease-classification"})
+def kaggle(c, comp):
+    """Download and unzip a Kaggle competition's data into data/kaggle/COMP/ (needs Kaggle credentials)."""
+    from fastcourse import competitions
+
+    dest = competitions.download(comp)
+    files = sorted(p for p in dest.rglob("*") if p.is_file())
+    print(f"{comp}: {len(files)} files in {dest}")
 
 
 @task(help={"name": "dataset name (data/NAME)", "model": "model folder (default models/NAME)",

@@ -5,6 +5,7 @@
     inv nb.course [--dest course22] [--ref main]
     inv nb.patch PATH [--no-backup]                      (more paths after `--`)
     inv nb.lab [--port 8888]
+    inv nb.colab [--port 8888]                           (Colab: Connect to a local runtime)
 """
 
 import ast
@@ -98,14 +99,26 @@ def course(c, dest="course22", ref="main", repo=nbs.COURSE_REPO):
     patch(c, str(dest_path))
 
 
-@task(help={"port": "port on 127.0.0.1 (default 8888)"})
-def lab(c, port="8888"):
-    """JupyterLab in notebooks/ on 127.0.0.1 with a token, and this environment's kernel registered."""
+def _serve(port: str, command, banner: str) -> None:
+    """Register the kernel, print how to connect, then become the server (exec): signals reach it directly."""
     port = number(int, "port", port, 1, 65535)
     display = nbs.register_kernel()
     token = secrets.token_urlsafe(24)
     print(f"kernel '{nbs.KERNEL}' registered as {display!r}")
-    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
+    print(banner.format(port=port, token=token), flush=True)
     sys.stderr.flush()
-    cmd = nbs.lab_command(port, token, nbs.notebook_dir())
-    os.execv(cmd[0], cmd)  # this process becomes the server: signals (docker stop, Ctrl-C) reach it directly
+    cmd = command(port, token, nbs.notebook_dir())
+    os.execv(cmd[0], cmd)
+
+
+@task(help={"port": "port on 127.0.0.1 (default 8888)"})
+def lab(c, port="8888"):
+    """JupyterLab in notebooks/ on 127.0.0.1 with a token, and this environment's kernel registered."""
+    _serve(port, nbs.lab_command, "JupyterLab: http://127.0.0.1:{port}/lab?token={token}")
+
+
+@task(help={"port": "port on 127.0.0.1 (default 8888)"})
+def colab(c, port="8888"):
+    """Serve this environment to Google Colab ("Connect to a local runtime"); prints the URL to paste."""
+    _serve(port, nbs.colab_command, "In Colab: Connect -> Connect to a local runtime, and paste:\n"
+                                    "http://127.0.0.1:{port}/?token={token}")

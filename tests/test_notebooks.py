@@ -57,7 +57,7 @@ def test_patch_official_shapes(tmp_path):
     assert "iskaggle" not in joined and "!pip install -Uqq fastai" not in joined
     assert "duckduckgo_search" not in joined and "ddg_images" not in joined
     assert "from ddgs import DDGS" in code[0] and "DDGS().images(term, max_results=max_images)" in code[1]
-    assert "!pip install -Uqq timm" in joined  # timm is not pinned here: left for the learner
+    assert "!pip install -Uqq timm" not in joined  # timm is pinned here now (course22 08-10)
     kept = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("urls ="))
     assert kept.outputs[0]["text"] == "Searching for 'bird photos'\n" and kept.execution_count == 3
 
@@ -73,15 +73,119 @@ def test_patch_is_idempotent(tmp_path):
     assert not (tmp_path / "lesson.orig.ipynb").exists()
 
 
-def test_patch_keeps_kaggle_data_logic(tmp_path):
-    """An iskaggle conditional that does more than install packages should stay."""
-    src = ("import os\niskaggle = os.environ.get('KAGGLE_KERNEL_RUN_TYPE', '')\n"
-           "if iskaggle: path = Path('../input/titanic')\nelse:\n    path = Path('titanic')")
-    path = tmp_path / "titanic.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(src)]), path)
-    p = run_inv("nb.patch", str(path), home=tmp_path)
-    assert p.returncode == 0 and "unchanged" in p.stdout
-    assert nbformat.read(path, as_version=4).cells[0].source == src
+TITANIC_05 = ("import os\nfrom pathlib import Path\n\niskaggle = os.environ.get('KAGGLE_KERNEL_RUN_TYPE', '')\n"
+              "if iskaggle: path = Path('../input/titanic')\nelse:\n    path = Path('titanic')\n"
+              "    if not path.exists():\n        import zipfile,kaggle\n        kaggle.api.competition_download_cli(str(path))\n"
+              "        zipfile.ZipFile(f'{path}.zip').extractall(path)")
+TITANIC_06 = ("from pathlib import Path\nimport os\n\niskaggle = os.environ.get('KAGGLE_KERNEL_RUN_TYPE', '')\n"
+              "if iskaggle:\n    path = Path('../input/titanic')\n    !pip install -Uqq fastai\nelse:\n"
+              "    import zipfile,kaggle\n    path = Path('titanic')\n    kaggle.api.competition_download_cli(str(path))\n"
+              "    zipfile.ZipFile(f'{path}.zip').extractall(path)")
+FASTKAGGLE_08 = "# install fastkaggle if not available\ntry: import fastkaggle\nexcept ModuleNotFoundError:\n    !pip install -Uq fastkaggle\n\nfrom fastkaggle import *"
+SETUP_08 = "comp = 'paddy-disease-classification'\n\npath = setup_comp(comp, install='fastai \"timm>=0.6.2.dev0\"')"
+SUBMIT_08 = "if not iskaggle:\n    from kaggle import api\n    api.competition_submit_cli('subm.csv', 'initial rn26d 128px', comp)"
+PUSH_08 = ("if not iskaggle:\n    push_notebook('jhoward', 'first-steps-road-to-the-top-part-1',\n"
+           "                  title='First Steps: Road to the Top, Part 1',\n"
+           "                  competition=comp, private=False, gpu=True)")
+
+
+def course_notebook(path: Path, *sources) -> Path:
+    nbformat.write(new_notebook(cells=[new_code_cell(s) for s in sources]), path)
+    return path
+
+
+def code_of(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("source, gone, expect", [
+    (TITANIC_05, ["iskaggle", "competition_download_cli", "../input", "zipfile"], "path = kaggle_data('titanic')"),
+    (TITANIC_06, ["iskaggle", "!pip", "competition_download_cli", "../input"], "path = kaggle_data('titanic')"),
+    (FASTKAGGLE_08, ["try:", "!pip"], "import fastkaggle\n\nfrom fastkaggle import *"),
+    (SETUP_08, ["setup_comp"], "path = kaggle_data(comp)"),
+])
+def test_patch_course_patterns(tmp_path, source, gone, expect):
+    """Each course22 pattern should become its local, kit-backed form, valid Python, patched once only."""
+    path = course_notebook(tmp_path / "nb.ipynb", source)
+    assert run_inv("nb.patch", str(path), home=tmp_path).returncode == 0
+    [code] = code_of(path)
+    for g in gone:
+        assert g not in code, (g, code)
+    assert expect in code
+    compile(code, "cell", "exec")  # no leftover else:, no shell escapes
+    if "kaggle_data" in code:
+        assert "from fastcourse.competitions import kaggle_data" in code
+    again = run_inv("nb.patch", str(path), home=tmp_path)
+    assert "unchanged" in again.stdout and (tmp_path / "nb.orig.ipynb").exists()
+
+
+@pytest.mark.parametrize("source, var, name", [(SUBMIT_08, "FASTCOURSE_KAGGLE_SUBMIT", "api"),
+                                               (PUSH_08, "FASTCOURSE_KAGGLE_PUSH", "push_notebook")])
+def test_patched_account_actions_run_only_on_opt_in(tmp_path, monkeypatch, source, var, name):
+    """Submitting and publishing cells should stay but run only when the learner opts in."""
+    path = course_notebook(tmp_path / "nb.ipynb", source)
+    assert run_inv("nb.patch", str(path), home=tmp_path).returncode == 0
+    [code] = code_of(path)
+    assert "iskaggle" not in code and f"{var}=1" in code
+    calls = []
+
+    class Api:
+        def competition_submit_cli(self, *a):
+            calls.append(a)
+
+    import types
+    fake_kaggle = types.ModuleType("kaggle")
+    fake_kaggle.api = Api()  # stands in for the client: no submission may leave this machine
+    monkeypatch.setitem(sys.modules, "kaggle", fake_kaggle)
+    for value, expected in ((None, 0), ("0", 0), ("1", 1)):
+        monkeypatch.delenv(var, raising=False) if value is None else monkeypatch.setenv(var, value)
+        calls.clear()
+        exec(compile(code, "cell", "exec"), {"comp": "c", "push_notebook": lambda *a, **k: calls.append(a)})
+        assert len(calls) == expected, (value, calls)
+
+
+def test_patched_competition_cell_without_credentials_is_one_line(tmp_path):
+    """Run headless without Kaggle credentials, the patched data cell should fail with the one-line how-to."""
+    path = course_notebook(tmp_path / "titanic.ipynb", TITANIC_05)
+    assert run_inv("nb.patch", str(path), home=tmp_path).returncode == 0
+    env = {"HOME": str(tmp_path), "KAGGLE_API_TOKEN": None, "KAGGLE_USERNAME": None, "KAGGLE_KEY": None,
+           "KAGGLE_CONFIG_DIR": None}
+    p = run_inv("nb.run", str(path), home=tmp_path, env=env, timeout=300)
+    assert p.returncode == 1 and "KaggleError: no Kaggle credentials found" in p.stdout
+    html = (tmp_path / "build/notebooks/titanic.html").read_text()
+    assert "kaggle auth login" in html and "Authentication required" not in html
+
+
+def test_patch_one_malformed_notebook_does_not_stop_the_rest(tmp_path):
+    """A broken notebook should be named and skipped; the others in the folder are still patched."""
+    course_notebook(tmp_path / "a.ipynb", SETUP_08)
+    (tmp_path / "b.ipynb").write_text("{ not json")
+    p = run_inv("nb.patch", str(tmp_path), home=tmp_path)
+    assert p.returncode == 1 and "b.ipynb: SKIPPED" in p.stdout and "Traceback" not in p.stderr
+    assert "kaggle_data(comp)" in code_of(tmp_path / "a.ipynb")[0]
+    assert (tmp_path / "b.ipynb").read_text() == "{ not json"
+
+
+def test_course_imports_resolve_here():
+    """Every module the official course22 notebooks (00-10) import should import in this environment."""
+    import importlib
+
+    mods = ["fastai.basics", "fastai.data.transforms", "fastai.imports", "fastai.tabular.all", "fastai.vision.all",
+            "fastcore.all", "fastcore.parallel", "fastdownload", "fastkaggle", "graphviz", "ipywidgets",
+            "matplotlib.pyplot", "numpy", "pandas", "plotly.express", "seaborn", "sklearn.ensemble", "sklearn.metrics",
+            "sklearn.model_selection", "sklearn.tree", "sympy", "torch", "torch.nn.functional", "timm", "ddgs",
+            "fastai.vision.widgets"]
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\nprint('ok')"
+    r = subprocess.run([sys.executable, "-c", code, *mods], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "KAGGLE_USERNAME": "u", "KAGGLE_KEY": "k"})  # fastkaggle imports kaggle
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+def test_widgets_extension_is_installed_for_jupyterlab():
+    """ImageClassifierCleaner needs ipywidgets' JupyterLab extension, which this environment should provide."""
+    r = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], capture_output=True, text=True,
+                       timeout=120)
+    assert "@jupyter-widgets/jupyterlab-manager" in r.stdout + r.stderr and "enabled" in r.stdout + r.stderr
 
 
 def failing_notebook(path: Path) -> Path:
@@ -187,3 +291,30 @@ def test_nb_lab_loopback_and_token(tmp_path):
     while listening_addresses(port) and time.time() < deadline:
         time.sleep(0.2)
     assert not listening_addresses(port), "JupyterLab kept the port after inv nb.lab got SIGTERM"
+
+
+def test_nb_colab_serves_colab_with_a_token(tmp_path):
+    """nb.colab should print the URL to paste, answer Colab's origin (CORS) with the token, refuse without it."""
+    port = free_port()
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(tmp_path / "jupyter"), "FASTCOURSE_HOME": str(tmp_path)}
+    with open(tmp_path / "colab.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "nb.colab", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/login", proc, timeout=120)
+            log.seek(0)
+            url = next(l for l in log.read().splitlines() if l.startswith(f"http://127.0.0.1:{port}/?token="))
+            origin = "https://colab.research.google.com"
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status?token={url.split('token=')[1]}",
+                                         headers={"Origin": origin})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                assert r.headers["Access-Control-Allow-Origin"] == origin
+                assert r.headers["Access-Control-Allow-Credentials"] == "true"
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/api/contents",
+                                                              headers={"Origin": origin}), timeout=5)
+            assert e.value.code == 403
+            assert listening_addresses(port) == {"0100007F"}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

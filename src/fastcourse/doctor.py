@@ -175,6 +175,30 @@ def check_kernel() -> Check:
     return Check("Jupyter kernel", "warn", "this environment is not registered", KERNEL_FIX)
 
 
+def check_kaggle(environ: Mapping[str, str] = os.environ, home: Path | None = None) -> Check:
+    """Kaggle credentials in any form the kaggle 2.x client takes — where from, never the value."""
+    from .competitions import credential_sources, readable_by_others
+
+    found = credential_sources(environ, home)
+    if not found:
+        return Check("Kaggle credentials", "warn", "none",
+                     "needed for lessons 5-10: kaggle auth login, or export KAGGLE_API_TOKEN=...")
+    loose = [str(p) for _, p in found if p is not None and readable_by_others(p)]
+    if loose:
+        return Check("Kaggle credentials", "warn", f"yes ({found[0][0]}), readable by others",
+                     f"chmod 600 {' '.join(loose)}")
+    return Check("Kaggle credentials", "ok", f"yes ({found[0][0]})")
+
+
+def check_graphviz(which=shutil.which) -> Check:
+    """Graphviz's `dot`, which lesson 7 needs to draw decision trees."""
+    dot = which("dot")
+    if dot:
+        return Check("graphviz (dot)", "ok", dot)
+    return Check("graphviz (dot)", "warn", "not found",
+                 "lesson 7 draws trees with it: sudo apt-get install graphviz (macOS: brew install graphviz)")
+
+
 def run_all(root: Path, network_timeout: float = 2.0) -> dict:
     """Every check; `ok` is False when any is blocking."""
     plat = detect_platform()
@@ -182,6 +206,7 @@ def run_all(root: Path, network_timeout: float = 2.0) -> dict:
     checks = [Check("platform", "ok", f"{plat['kind']} ({plat['distro']})")]
     checks += check_versions(lock.read_text() if lock.exists() else "")
     checks += check_cuda() + [check_shm(), check_disk(root)]
-    checks += check_network(timeout=network_timeout) + [check_hf_token(), check_kernel()]
+    checks += check_network(timeout=network_timeout) + [check_hf_token(), check_kaggle(), check_graphviz()]
+    checks += [check_kernel()]
     return {"platform": plat, "checks": [asdict(c) for c in checks],
             "ok": not any(c.status == "fail" for c in checks)}

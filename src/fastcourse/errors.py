@@ -15,6 +15,9 @@ from pathlib import Path
 class UserError(Exception):
     """An expected failure; the message is one line: what failed — what to do."""
 
+    def _render_traceback_(self):  # IPython/Jupyter show this instead of a traceback
+        return [f"{type(self).__name__}: {self}"]
+
 
 class OptionError(UserError):
     """A command-line value out of range or malformed."""

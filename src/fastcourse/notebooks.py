@@ -21,12 +21,25 @@ def read_notebook(path: Path):
 
     try:
         nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError:  # course22's clean/ copies carry unknown keys (path_, idx_)
+            _drop_unknown_keys(nb)
+            nbformat.validate(nb)
         return nb
     except (OSError, ValueError, AttributeError, TypeError, KeyError, nbformat.ValidationError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:100]
         raise NotebookError(f"{path}: not a valid notebook ({type(e).__name__}: {first}) — "
                             "restore it (a NAME.orig.ipynb backup, or git checkout) or remove it") from None
+
+
+def _drop_unknown_keys(nb) -> None:
+    """Remove keys nbformat 4 does not define (Jupyter ignores them; validation does not)."""
+    for key in set(nb) - {"cells", "metadata", "nbformat", "nbformat_minor"}:
+        del nb[key]
+    for cell in nb.cells:
+        for key in set(cell) - {"id", "cell_type", "metadata", "source", "outputs", "execution_count", "attachments"}:
+            del cell[key]
 
 
 def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> dict:
@@ -119,6 +132,15 @@ def lab_command(port: int, token: str, notebook_dir: Path) -> list[str]:
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={notebook_dir}", "--ServerApp.open_browser=False",
             f"--ServerApp.allow_root={os.geteuid() == 0}"]  # root: containers, Paperspace, CI
+
+
+COLAB = "https://colab.research.google.com"
+
+
+def colab_command(port: int, token: str, notebook_dir: Path) -> list[str]:
+    """The same server for Colab's "Connect to a local runtime": Colab's origin may call it, with the token."""
+    return lab_command(port, token, notebook_dir) + [f"--ServerApp.allow_origin={COLAB}",
+                                                     "--ServerApp.allow_credentials=True"]
 
 
 def default_notebooks() -> list[Path]:
