@@ -20,7 +20,7 @@ from pathlib import Path
 from fastai.vision.all import *
 from fastcourse.train import TrainConfig, make_dls
 set_seed(42, reproducible=True)
-dls = make_dls(TrainConfig(), Path(sys.argv[1]))
+dls = make_dls(TrainConfig(), get_image_files(Path(sys.argv[1])))
 learn = vision_learner(dls, resnet18, metrics=error_rate, pretrained=False)
 learn.fine_tune(3)
 print('ERROR', float(learn.validate()[1]))

@@ -14,12 +14,14 @@ from fastcourse.util import model_dir, project_root
 from ._opts import number, paths_after, task
 
 HELP = {
-    "data": "folder with one sub-folder per class, or a dataset name from inv data.* (default: embedded digits)",
-    "name": f"model name: artifacts go to models/NAME (default {tr.NAME})",
+    "task": "vision (default) | tabular | collab | segment: lesson 1's applications",
+    "data": "folder with one sub-folder per class, a dataset name from inv data.*, or for the other tasks "
+            "adult | movielens | camvid (the course's datasets, online); default: an embedded dataset",
+    "name": f"model name: artifacts go to models/NAME (default {tr.NAME}, or the task's name)",
     "arch": f"torchvision or timm architecture (default {tr.ARCH})",
     "size": f"image side in pixels (default {tr.SIZE})",
     "resize": f"squish | crop | pad (default {tr.RESIZE})",
-    "epochs": f"training epochs (default {tr.EPOCHS})",
+    "epochs": f"training epochs (default {tr.EPOCHS} for vision; each task has its own)",
     "lr": "peak learning rate (default: the recipe's)",
     "bs": f"batch size (default {tr.BS})",
     "pretrained": "require pretrained weights (default: use them when they can be downloaded)",
@@ -33,41 +35,63 @@ HELP = {
 
 
 @task(default=True, help=HELP)
-def train(c, data=None, name=tr.NAME, arch=tr.ARCH, size=str(tr.SIZE), resize=tr.RESIZE, epochs=str(tr.EPOCHS),
+def train(c, task="vision", data=None, name=None, arch=tr.ARCH, size=str(tr.SIZE), resize=tr.RESIZE, epochs=None,
           lr=None, bs=str(tr.BS), pretrained=False, no_pretrained=False, seed=str(tr.SEED), procs="1",
           machines="1", machine_rank="0", main_ip=None):
-    """Train an image classifier (default: the embedded digits, offline), export it and write a report."""
+    """Train a model (default: an image classifier on the embedded digits, offline), export it, write a report."""
+    from fastcourse.applications import TASKS, module
+
+    if task not in TASKS:
+        module(task)  # the one-line error naming the tasks
+    epochs = epochs or str(tr.EPOCHS if task == "vision" else module(task).EPOCHS)
+    name = name if name is not None else (tr.NAME if task == "vision" else task)
     ints = {k: number(int, k, v, lo) for k, v, lo in (("size", size, 1), ("epochs", epochs, 1), ("bs", bs, 1),
                                                       ("seed", seed, 0), ("procs", procs, 1),
                                                       ("machines", machines, 1), ("machine_rank", machine_rank, 0))}
     cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=ints["size"], resize=resize, epochs=ints["epochs"],
                          lr=number(float, "lr", lr) if lr else None, bs=ints["bs"], seed=ints["seed"],
-                         pretrained=False if no_pretrained else (True if pretrained else None))
+                         pretrained=False if no_pretrained else (True if pretrained else None), task=task)
     root = project_root()
     if ints["procs"] > 1 or ints["machines"] > 1:
         metrics = tr.launch(cfg, root, ints["procs"], ints["machines"], ints["machine_rank"], main_ip)
     else:
         metrics = tr.train(cfg, root)
     out = model_dir(root, cfg.name)
-    print(f"\nerror rate {metrics['error_rate']:.2%} on {metrics['valid_items']} held-out images, "
-          f"{metrics['wall_s']} s; model and report in {out}/")
+    print(f"\n{headline(metrics)} on {metrics['valid_items']} held-out items, {metrics['wall_s']} s; "
+          f"model and report in {out}/")
     print(f"report: {out / 'report.html'}")
+
+
+def headline(metrics: dict) -> str:
+    """The one number that says how good the model is, per task."""
+    if "pixel_accuracy" in metrics:
+        return f"pixel accuracy {metrics['pixel_accuracy']:.2%}"
+    if "valid_mse" in metrics:
+        return f"validation MSE {metrics['valid_mse']:.4f} (noise floor {metrics['noise_floor_mse']:.4f})"
+    return f"error rate {metrics['error_rate']:.2%}"
 
 
 @task(optional=["path"], help={
     "path": "an image file or a directory of images (more after `--`: inv predict a.jpg -- b.jpg dir/)",
     "model": "model folder made by inv train (default models/digits)",
-    "json": "print JSON lines instead of a table",
+    "json": "print JSON lines instead of a table (image classifiers)",
+    "out": "where tabular/collab predictions (CSV) and segmentation masks (PNG) go (default: stdout / beside each image)",
     "bs": "batch size for directories (default 64)"})
-def predict(c, path=None, model="models/digits", json=False, bs="64"):
-    """Predict the label of images or directories of images with a trained (portable) model."""
+def predict(c, path=None, model="models/digits", json=False, bs="64", out=None):
+    """Predict with a trained model: images (classifier, masks), CSV rows (tabular) or user,item pairs (collab)."""
     from fastcourse.predict import PortableModel, predict_paths
 
     bs = number(int, "bs", bs, 1)
     paths = paths_after(c, path)
     if not paths:
         raise DataError("predict needs at least one image or directory — e.g. inv predict photo.jpg")
-    pm = PortableModel(project_root() / model)
+    folder = project_root() / model
+    if _task_of(folder) != "vision":
+        from fastcourse.applications import predict as predict_other
+
+        print("\n".join(predict_other(folder, paths, project_root() / out if out else None)))
+        return
+    pm = PortableModel(folder)
     failed = 0
     for path, result, error in predict_paths(pm, paths, bs):
         failed += bool(error)
@@ -80,3 +104,11 @@ def predict(c, path=None, model="models/digits", json=False, bs="64"):
             print(f"{path}: {result['label']}  ({probs})")
     if failed:
         raise DataError(f"{failed} file(s) could not be predicted (named above) — fix or remove them; the others were predicted")
+
+
+def _task_of(folder) -> str:
+    """The task a model folder was trained for (its config.json), vision when unknown."""
+    try:
+        return jsonlib.loads((folder / "config.json").read_text()).get("task", "vision")
+    except (OSError, ValueError):
+        return "vision"

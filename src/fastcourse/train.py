@@ -46,11 +46,15 @@ class TrainConfig:
     pretrained: bool | None = PRETRAINED
     seed: int = SEED
     valid_pct: float = VALID_PCT
+    task: str = "vision"  # vision | tabular | collab | segment (lesson 1's other applications)
 
     def __post_init__(self):
+        from .applications import TASKS
         from .errors import check_name
 
         check_name(self.name)
+        if self.task not in TASKS:
+            raise OptionError(f"--task {self.task!r} is not one of {', '.join(TASKS)}")
         if self.resize not in ("squish", "crop", "pad"):
             raise OptionError(f"--resize {self.resize!r} is not one of squish, crop, pad")
         for opt, lo, hi in (("size", 32, 2048), ("epochs", 1, 10_000), ("bs", 1, 65_536)):
@@ -161,6 +165,10 @@ def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
 
     One writer per model folder (a lock beside it). A distributed run is locked by launch() instead.
     """
+    if cfg.task != "vision":
+        from . import applications
+
+        return applications.train(cfg, root, log=log)
     resolve_arch(cfg.arch)  # before any file is touched
     if distributed:
         return _train(cfg, root, distributed)
@@ -230,6 +238,8 @@ def launch(cfg: TrainConfig, root: Path, procs: int = 1, machines: int = 1, mach
                           "--machine-rank 0 (every machine passes the same --main-ip)")
     if not 0 <= machine_rank < machines:
         raise OptionError(f"--machine-rank {machine_rank} is out of range — use 0 to {machines - 1}")
+    if cfg.task != "vision":
+        raise OptionError(f"--procs/--machines: distributed training is for --task vision, not {cfg.task}")
     resolve_arch(cfg.arch)
     from . import datasets
 
