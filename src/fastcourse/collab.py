@@ -108,7 +108,8 @@ def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
     lines = []
     for path in inputs:
         df = read(path)[["user", "item"]]
-        preds, _ = learn.get_preds(dl=learn.dls.test_dl(df))
+        with learn.no_bar():
+            preds, _ = learn.get_preds(dl=learn.dls.test_dl(df))
         df["rating"] = preds.view(-1).numpy().round(4)
         text = df.to_csv(index=False)
         if out:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -17,8 +18,13 @@ from .util import atomic_write_text
 
 LOCK = "requirements.lock"
 ENV_YML = "environment.yml"
-# The platform the lock is made for: what learners and our Docker image run.
-UV_TARGET = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
+# One universal lock (markers) for every platform and Python the course runs on; each checked below.
+UV_TARGET = ["--universal", "--python-version", "3.11"]
+PLATFORMS = {  # name -> uv --python-platform (macOS 14 is onnxruntime's floor for Apple Silicon wheels)
+    "linux-x86_64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28",
+    "macos-arm64": "aarch64-apple-darwin", "windows-x86_64": "x86_64-pc-windows-msvc"}
+PYTHONS = ["3.11", "3.12", "3.13"]
+MACOS_TARGET = "14.0"
 
 
 def direct_requirements(root: Path) -> list[Requirement]:
@@ -28,14 +34,27 @@ def direct_requirements(root: Path) -> list[Requirement]:
     return [Requirement(s) for s in specs]
 
 
-def read_lock(text: str) -> dict[str, str]:
-    """Parse `name==version` pins of a lock file into {canonical name: version}."""
+def read_lock(text: str, environment: dict | None = None) -> dict[str, str]:
+    """The `name==version` pins of a lock that apply here (markers evaluated for this interpreter, or for
+    `environment`, a dict of marker variables): {canonical name: version}."""
+    from packaging.markers import Marker
+
     pins = {}
     for line in text.splitlines():
-        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)", line.strip())
-        if m:
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*(.+))?$", line.strip())
+        if m and (not m.group(3) or Marker(m.group(3)).evaluate(environment)):
             pins[canonicalize_name(m.group(1))] = m.group(2)
     return pins
+
+
+def check_platform(root: Path, platform: str, python: str) -> str:
+    """'' when every pin of the lock that applies to `platform` and `python` has a wheel there, else uv's reason."""
+    cmd = [sys.executable, "-m", "uv", "pip", "compile", LOCK, "--no-deps", "--only-binary", ":all:",
+           "--python-platform", PLATFORMS[platform], "--python-version", python, "-q", "--no-header",
+           "-o", os.devnull]
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
+                       env={**os.environ, "MACOSX_DEPLOYMENT_TARGET": MACOS_TARGET})
+    return "" if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
 
 
 def _digest(text: str) -> str:

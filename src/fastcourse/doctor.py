@@ -65,16 +65,50 @@ def detect_platform(root: Path = Path("/"), environ: Mapping[str, str] = os.envi
     elif container:
         kind = "docker"
     else:
-        kind = platform.system().lower()
+        kind = {"darwin": "macos"}.get(platform.system().lower(), platform.system().lower())
+    if kind == "macos":
+        distro = f"macOS {platform.mac_ver()[0] or '?'} ({platform.machine()})"
     return {"kind": kind, "distro": distro, "container": container, "wsl": wsl}
+
+
+def check_apple(system: str | None = None, machine: str | None = None, translated: bool | None = None,
+                mps: bool | None = None) -> list[Check]:
+    """On macOS: Apple Silicon's GPU (MPS), and an x86 Python under Rosetta (blocking: torch would be x86 too)."""
+    system = system or platform.system()
+    if system != "Darwin":
+        return []
+    machine = machine or platform.machine()
+    translated = _rosetta() if translated is None else translated
+    if machine == "x86_64" and translated:
+        return [Check("Apple Silicon", "fail", "this Python is x86_64, running under Rosetta",
+                      "install an arm64 Python 3.11-3.13 (python.org, brew install python@3.12, or Miniforge), "
+                      "then run bash scripts/setup.sh again")]
+    if mps is None:
+        import torch
+
+        mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if mps:
+        return [Check("Apple GPU (MPS)", "ok", "available — training uses it (PYTORCH_ENABLE_MPS_FALLBACK=1)")]
+    return [Check("Apple GPU (MPS)", "warn", "not available — training runs on the CPU",
+                  "needs macOS 14+ on Apple Silicon and an arm64 Python")]
+
+
+def _rosetta() -> bool:
+    """True when this process is translated by Rosetta 2 (sysctl.proc_translated = 1)."""
+    try:
+        out = subprocess.run(["sysctl", "-n", "sysctl.proc_translated"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() == "1"
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def check_versions(lock_text: str) -> list[Check]:
     """Python and the key libraries against the lock (the known-good combination)."""
     pins = read_lock(lock_text)
     py = platform.python_version()
-    out = [Check("Python", "ok" if py.startswith("3.11.") else "warn", py,
-                 "" if py.startswith("3.11.") else "use Python 3.11 (conda env create -f environment.yml)")]
+    good = (3, 11) <= sys.version_info[:2] <= (3, 13)
+    out = [Check("Python", "ok" if good else "warn", py,
+                 "" if good else "use Python 3.11-3.13 (bash scripts/setup.sh finds one, or conda env create -f environment.yml)")]
     for name in VERSIONED:
         want = pins.get(name)
         try:
@@ -98,6 +132,8 @@ def check_cuda() -> list[Check]:
         props = torch.cuda.get_device_properties(0)
         gpu = f"{props.name}, {props.total_memory / 1024**3:.0f} GB, driver {driver or '?'}, torch CUDA {built}"
         return [Check("GPU", "ok", f"{torch.cuda.device_count()}x {gpu}")]
+    if not driver and sys.platform == "darwin":
+        return check_apple()
     if driver and not torch.version.cuda:
         return [Check("GPU", "fail", f"driver {driver} present but torch is CPU-only",
                       "pip install -r requirements.lock --force-reinstall torch torchvision")]
@@ -204,6 +240,7 @@ def run_all(root: Path, network_timeout: float = 2.0) -> dict:
     plat = detect_platform()
     lock = lock_file()
     checks = [Check("platform", "ok", f"{plat['kind']} ({plat['distro']})")]
+    checks += [c for c in check_apple() if c.status == "fail"]  # Rosetta: before anything else
     checks += check_versions(lock.read_text() if lock.exists() else "")
     checks += check_cuda() + [check_shm(), check_disk(root)]
     checks += check_network(timeout=network_timeout) + [check_hf_token(), check_kaggle(), check_graphviz()]

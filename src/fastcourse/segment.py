@@ -136,7 +136,8 @@ def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
     files = [p for p, error in iter_images(inputs) if not error]
     if not files:
         raise DataError("predict: no images among the inputs — give image files or folders of them")
-    preds, _ = learn.get_preds(dl=learn.dls.test_dl(files))
+    with learn.no_bar():
+        preds, _ = learn.get_preds(dl=learn.dls.test_dl(files))
     lines = []
     for path, p in zip(files, preds.argmax(1).numpy().astype("uint8")):
         target = (out or path.parent) / f"{path.stem}_mask.png"

@@ -31,6 +31,18 @@ VALID_PCT = 0.2  # share of images held out for validation
 NAME = "digits"  # models/NAME/ holds the artifacts
 
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*")  # fastai imports still use it
+if sys.platform == "darwin":  # Apple MPS lacks some ops: let torch run those on the CPU instead of failing
+    os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+
+
+def device() -> str:
+    """Where training runs: CUDA if present, else Apple's MPS, else the CPU (as fastai's default_device)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
 
 
 @dataclass
@@ -196,7 +208,7 @@ def _train(cfg: TrainConfig, root: Path, distributed: bool) -> dict:
     learn, pretrained = make_learner(cfg, dls)
     resolved = {**asdict(cfg), "pretrained": pretrained, "data": str(path),
                 "lr": cfg.lr or (LR_PRETRAINED if pretrained else LR_SCRATCH),
-                "device": "cuda" if torch.cuda.is_available() else "cpu",
+                "device": device(),
                 "processes": int(os.environ.get("WORLD_SIZE", 1))}
     log("config: " + json.dumps(resolved))
     if torch.cuda.is_available():
