@@ -168,8 +168,6 @@ def test_patch_one_malformed_notebook_does_not_stop_the_rest(tmp_path):
 
 def test_course_imports_resolve_here():
     """Every module the official course22 notebooks (00-10) import should import in this environment."""
-    import importlib
-
     mods = ["fastai.basics", "fastai.data.transforms", "fastai.imports", "fastai.tabular.all", "fastai.vision.all",
             "fastcore.all", "fastcore.parallel", "fastdownload", "fastkaggle", "graphviz", "ipywidgets",
             "matplotlib.pyplot", "numpy", "pandas", "plotly.express", "seaborn", "sklearn.ensemble", "sklearn.metrics",

@@ -1,7 +1,6 @@
 """Issue 14: one universal lock for Linux x86_64/aarch64, macOS arm64 and Windows on Python 3.11-3.13;
 setup.sh's choice of Python; the doctor on macOS (MPS, Rosetta). Platform facts are faked where needed."""
 
-import os
 import subprocess
 import tomllib
 from pathlib import Path

@@ -127,3 +127,13 @@ def save_plot(fig, png: Path) -> None:
 
     fig.savefig(png, dpi=80, bbox_inches="tight")
     plt.close(fig)
+
+
+def emit_csv(df, source: Path, out: Path | None) -> list[str]:
+    """Predictions as CSV: to OUT (a file, or OUT/SOURCE.predictions.csv for a folder), else as lines to print."""
+    text = df.to_csv(index=False)
+    if not out:
+        return text.rstrip("\n").split("\n")
+    target = out / f"{source.stem}.predictions.csv" if out.is_dir() else out
+    atomic_write_text(target, text)
+    return [f"{source}: {len(df)} rows -> {target}"]

@@ -105,17 +105,13 @@ def plot(learn, png: Path) -> None:
 
 def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
     """A CSV of user,item pairs in, with a predicted rating each out."""
+    from .applications import emit_csv
+
     lines = []
     for path in inputs:
         df = read(path)[["user", "item"]]
         with learn.no_bar():
             preds, _ = learn.get_preds(dl=learn.dls.test_dl(df))
         df["rating"] = preds.view(-1).numpy().round(4)
-        text = df.to_csv(index=False)
-        if out:
-            target = out / f"{path.stem}.predictions.csv" if out.is_dir() else out
-            atomic_write_text(target, text)
-            lines.append(f"{path}: {len(df)} pairs -> {target}")
-        else:
-            lines += text.rstrip("\n").split("\n")
+        lines += emit_csv(df, path, out)
     return lines

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import manifest
 from .errors import DataError, OptionError, UserError, check_label
 from .util import atomic_write_text, dataset_dir
 

@@ -6,7 +6,6 @@ continuous columns with missing values, so Categorify, FillMissing and Normalize
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from .errors import DataError
@@ -96,6 +95,8 @@ def plot(learn, png: Path) -> None:
 
 def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
     """A CSV of rows in, the same rows with `prediction` and its probability out (to `out` or stdout)."""
+    from .applications import emit_csv
+
     lines = []
     for path in inputs:
         df = read(path)
@@ -105,11 +106,5 @@ def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
         vocab = list(learn.dls.vocab)
         df["prediction"] = [str(vocab[i]) for i in probs.argmax(1)]
         df["probability"] = probs.max(1).values.numpy().round(4)
-        text = df.to_csv(index=False, quoting=csv.QUOTE_MINIMAL)
-        if out:
-            target = out / f"{path.stem}.predictions.csv" if out.is_dir() else out
-            atomic_write_text(target, text)
-            lines.append(f"{path}: {len(df)} rows -> {target}")
-        else:
-            lines += text.rstrip("\n").split("\n")
+        lines += emit_csv(df, path, out)
     return lines
