@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: bash scripts/setup.sh [--dev] [--print-python]
-# Makes .venv from requirements.lock and installs fastcourse in editable mode (idempotent: reinstalls only
+# Makes .venv from requirements.lock (--dev: requirements-dev.lock) and installs fastcourse in editable mode (idempotent: reinstalls only
 # when the lock or pyproject.toml changed). --dev also installs what the tests need outside Python: Debian's
 # chromium (browser tests), when running as root. --print-python prints the interpreter it would use.
 # Supported: Linux x86_64 and aarch64 (WSL included), macOS 14+ on Apple Silicon; Python 3.11-3.13.
@@ -39,10 +39,12 @@ if [ -n "$PY" ]; then
 elif [ ! -x .venv/bin/python ] && ! uv_venv; then
   echo "$FIX" >&2; exit 1
 fi
-want=$(cat requirements.lock pyproject.toml | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-64)
+LOCK=requirements.lock  # runtime; --dev: runtime + test tools, same versions
+[ "${1:-}" = "--dev" ] && LOCK=requirements-dev.lock
+want=$(cat "$LOCK" pyproject.toml | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-64)
 if [ "$(cat .venv/.fastcourse-lock 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.lock -e .
+  .venv/bin/python -m pip install -q -r "$LOCK" -e .
   echo "$want" > .venv/.fastcourse-lock
 fi
 if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null; then

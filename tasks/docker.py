@@ -1,75 +1,118 @@
-"""Docker: build the image, start/stop JupyterLab with compose, lint the container files.
+"""Containers, with Docker or Podman: build the image, test it, start/stop JupyterLab, lint the files.
 
-    inv docker.build | docker.up [--gpu] | docker.down | docker.lint
+    inv docker.build [--engine podman] [--ca-bundle PATH] [--base IMAGE]
+    inv docker.test  [...same]         builds, prints the size, runs the in-image checks as the image's user
+    inv docker.up [--gpu] | docker.down | docker.lint | docker.base
 """
 
+import json
 import os
 import secrets
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
-from invoke import Exit
-
-from fastcourse import containers as ct
-from fastcourse.util import run_child
+from fastcourse import containers as ct, engines as en
+from fastcourse.errors import EnvError
+from fastcourse.util import human_bytes, run_child
 
 from ._opts import task
 
-COMPOSE = ["docker", "compose", "-f", str(ct.REPO / ct.COMPOSE)]
-
-
-def _engine(gpu=False):
-    try:
-        ct.require_engine(gpu)
-    except ct.DockerMissing as e:
-        raise Exit(f"docker: {e}")
-    except subprocess.TimeoutExpired:
-        raise Exit(f"docker: the engine did not answer in 30 s — {ct.INSTALL_DOCKER}")
+TAG = "localhost/fastcourse:latest"
+HELP = {"engine": "docker or podman (default: whichever is installed, docker first)",
+        "ca_bundle": "PEM CA bundle for pip behind a TLS-intercepting proxy (a build secret, never in a layer)",
+        "base": f"base image (default {en.DEFAULT_BASE}; offline: {en.LOCAL_BASE} from inv docker.base)",
+        "tag": f"image tag (default {TAG})"}
 
 
 def _run(cmd, env=None):
     code = run_child(cmd, env=env)  # Ctrl-C / SIGTERM reach the build too
     if code:
-        raise Exit(f"{' '.join(cmd[:3])} failed with {code} — read Docker's message above")
+        raise EnvError(f"{' '.join(cmd[:2])} failed with {code} — read the engine's message above")
 
 
-@task(help={"tag": "image tag (default fastcourse:latest)"})
-def build(c, tag="fastcourse:latest"):
-    """Build the CUDA-capable image from docker/Dockerfile (same lock as pip and conda)."""
-    _engine()
-    _run(["docker", "build", "-f", str(ct.REPO / ct.DOCKERFILE), "-t", tag, str(ct.REPO)])
+def _base(engine: str, base) -> str | None:
+    """The base to build on: as given, else the registry's, else the local stand-in when that is all there is."""
+    if base or en.image_exists(engine, en.DEFAULT_BASE):
+        return base
+    if en.image_exists(engine, en.LOCAL_BASE):
+        print(f"building on {en.LOCAL_BASE} (the local stand-in for {en.DEFAULT_BASE})")
+        return en.LOCAL_BASE
+    return None  # the engine pulls DEFAULT_BASE; where no registry answers: inv docker.base
 
 
-@task(help={"gpu": "reserve the NVIDIA GPUs (needs the NVIDIA Container Toolkit)"})
-def up(c, gpu=False):
-    """Start JupyterLab in Docker on 127.0.0.1:8888 with a token (prints the URL)."""
-    _engine(gpu)
+def build_image(engine, tag, ca_bundle, base) -> str:
+    """Build docker/Dockerfile; returns the engine used."""
+    engine = en.find(engine)
+    en.check(engine)
+    cmd = en.build_command(engine, ct.REPO / ct.DOCKERFILE, tag, ct.REPO, _base(engine, base), ca_bundle)
+    _run(cmd, env=en.build_env(engine))
+    return engine
+
+
+@task(help=HELP)
+def build(c, engine=None, tag=TAG, ca_bundle=None, base=None):
+    """Build the CUDA-capable image from docker/Dockerfile (the runtime lock, as pip and conda)."""
+    engine = build_image(engine, tag, ca_bundle or None, base)
+    print(f"built {tag} with {engine}: {human_bytes(en.image_size(engine, tag))}")
+
+
+@task(help=HELP)
+def test(c, engine=None, tag=TAG, ca_bundle=None, base=None):
+    """Build the image, print its size, and run the in-image checks as its user (docker/check-image.sh)."""
+    engine = build_image(engine, tag, ca_bundle or None, base)
+    size = en.image_size(engine, tag)
+    print(f"image {tag}: {human_bytes(size)} ({size / 1e9:.2f} GB; target <= 6.5 GB)", flush=True)
+    health = json.dumps(en.healthcheck_command(ct.REPO / ct.DOCKERFILE))
+    cmd = en.build_command(engine, ct.REPO / "docker/Dockerfile.test", "localhost/fastcourse-test:latest", ct.REPO,
+                           build_args={"IMAGE": tag, "HEALTHCHECK_CMD": health}, extra=["--no-cache"])
+    _run(cmd, env=en.build_env(engine))  # --no-cache: the checks run every time
+    print(f"in-image checks passed ({engine}); image {human_bytes(size)}")
+
+
+@task(help={"engine": HELP["engine"], "tag": f"tag of the stand-in (default {en.LOCAL_BASE})"})
+def base(c, engine=None, tag=en.LOCAL_BASE):
+    """Make a local stand-in for the base image with debootstrap (for machines no registry answers)."""
+    engine = en.find(engine)
+    en.make_base(engine, tag)
+    print(f"{tag}: {human_bytes(en.image_size(engine, tag))}; build on it: inv docker.build --base {tag}")
+
+
+@task(help={"gpu": "hand the NVIDIA GPUs to the container (Docker: NVIDIA runtime; Podman: CDI)",
+            "engine": HELP["engine"]})
+def up(c, gpu=False, engine=None):
+    """Start JupyterLab in a container on 127.0.0.1:8888 with a token (prints the URL)."""
+    engine = en.find(engine)
+    en.check(engine, gpu)
     for folder in ("notebooks", "data", "models"):
         (ct.REPO / folder).mkdir(exist_ok=True)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_urlsafe(24)
-    files = COMPOSE + (["-f", str(ct.REPO / ct.COMPOSE_GPU)] if gpu else [])
-    _run(files + ["up", "-d", "--build"], env={**os.environ, "JUPYTER_TOKEN": token})
+    override = ct.COMPOSE_GPU if engine == "docker" else ct.COMPOSE_CDI
+    files = [a for f in [ct.COMPOSE, *([override] if gpu else [])] for a in ("-f", str(ct.REPO / f))]
+    _run(en.compose(engine) + files + ["up", "-d", "--build"], env={**os.environ, "JUPYTER_TOKEN": token})
     print(f"JupyterLab: http://127.0.0.1:8888/lab?token={token}")
 
 
-@task
-def down(c):
+@task(help={"engine": HELP["engine"]})
+def down(c, engine=None):
     """Stop the JupyterLab container (volumes and caches are kept)."""
-    _engine()
-    _run(COMPOSE + ["down"], env={**os.environ, "JUPYTER_TOKEN": os.environ.get("JUPYTER_TOKEN", "unused")})
+    engine = en.find(engine)
+    en.check(engine)
+    _run(en.compose(engine) + ["-f", str(ct.REPO / ct.COMPOSE), "down"],
+         env={**os.environ, "JUPYTER_TOKEN": os.environ.get("JUPYTER_TOKEN", "unused")})
 
 
 @task
 def lint(c):
-    """Lint docker/Dockerfile with hadolint and check compose.yaml and devcontainer.json."""
-    import shutil
-    import sys
-    from pathlib import Path
-
+    """Lint the Dockerfile (hadolint), compose files and devcontainer (+ the Dev Containers CLI when present)."""
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    r = subprocess.run([hadolint, "--config", str(ct.REPO / ".hadolint.yaml"), str(ct.REPO / ct.DOCKERFILE)])
+    r = subprocess.run([hadolint, "--config", str(ct.REPO / ".hadolint.yaml"), str(ct.REPO / ct.DOCKERFILE),
+                        str(ct.REPO / "docker/Dockerfile.test")])
     problems = [f"{f}: {p}" for f, ps in ct.lint_all().items() for p in ps]
+    problems += ct.devcontainer_cli_problems(ct.REPO)
     for p in problems:
         print(p)
     if r.returncode or problems:
-        raise Exit("docker.lint found problems (above) — fix the container files")
+        raise EnvError("docker.lint found problems (above) — fix the container files")
     print("hadolint, compose and devcontainer checks passed")

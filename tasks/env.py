@@ -2,7 +2,7 @@
 
     inv env.doctor [--json]     what works here and what to fix
     inv env.check               installed packages against requirements.lock
-    inv env.lock [--upgrade]    re-resolve pyproject.toml into requirements.lock + environment.yml
+    inv env.lock [--upgrade]    re-resolve pyproject.toml into the runtime and dev locks + environment.yml
     inv env.kernel              register this environment as a Jupyter kernel
 """
 
@@ -50,7 +50,7 @@ def check(c):
 
 @task(help={"upgrade": "allow newer versions than the current lock (default: keep pins)"})
 def lock(c, upgrade=False):
-    """Re-resolve pyproject.toml into requirements.lock and environment.yml (uses uv)."""
+    """Re-resolve pyproject.toml into requirements.lock, requirements-dev.lock and environment.yml (uses uv)."""
     root = project_root()
     try:
         deps.compile_lock(root, upgrade=upgrade)
@@ -60,7 +60,7 @@ def lock(c, upgrade=False):
     problems = deps.agreement_problems(root)
     if problems:
         raise Exit("; ".join(problems) + " — fix pyproject.toml and run inv env.lock again")
-    print(f"wrote {deps.LOCK} and {deps.ENV_YML}")
+    print(f"wrote {deps.LOCK}, {deps.DEV_LOCK} and {deps.ENV_YML}")
 
 
 @task(help={"name": "kernel name (default fastcourse)"})

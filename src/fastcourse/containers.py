@@ -14,23 +14,15 @@ from .util import CHECKOUT
 
 REPO = CHECKOUT or Path.cwd()  # the checkout, or the project folder of a plain install
 DOCKERFILE, COMPOSE, COMPOSE_GPU = "docker/Dockerfile", "docker/compose.yaml", "docker/compose.gpu.yaml"
+COMPOSE_CDI = "docker/compose.cdi.yaml"  # Podman's GPU route: CDI devices
 DEVCONTAINER = ".devcontainer/devcontainer.json"
-INSTALL_DOCKER = ("install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop and start it; "
-                  "for GPUs also the NVIDIA Container Toolkit "
-                  "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html)")
-
-
-class DockerMissing(Exception):
-    """No Docker CLI, or no engine answering it."""
-
-
 def _size(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*", str(text).lower())
     return int(float(m[1]) * 1024 ** "_kmg".index(m[2] or "_")) if m else 0
 
 
 def check_dockerfile(path: Path) -> list[str]:
-    """Problems with the image recipe: root user, a second package list, source copied early."""
+    """Problems with the image recipe: root user, a second package list, source copied early, a CA in a layer."""
     lines = [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
     problems = []
     users = [l.split()[1] for l in lines if l.upper().startswith("USER ")]
@@ -43,6 +35,8 @@ def check_dockerfile(path: Path) -> list[str]:
         problems.append("pip installs something other than the lock and the package: a second package list")
     if copies and not re.match(r"COPY (--chown=\S+ )?\. \.", copies[-1]):
         problems.append("the source (COPY . .) should be copied last, for cache reuse")
+    if any(re.search(r"(COPY|ADD)\s.*\.(crt|pem)\b", l) for l in lines):
+        problems.append("a certificate is copied into a layer: pass it as a build secret (--ca-bundle)")
     if not any(l.upper().startswith("HEALTHCHECK") for l in lines):
         problems.append("no HEALTHCHECK")
     if not any("tini" in l for l in lines if l.upper().startswith("ENTRYPOINT")):
@@ -101,15 +95,34 @@ def lint_all(root: Path = REPO) -> dict[str, list[str]]:
             COMPOSE_GPU: check_gpu_override(root / COMPOSE_GPU), DEVCONTAINER: check_devcontainer(root / DEVCONTAINER)}
 
 
-def require_engine(gpu: bool = False) -> None:
-    """Raise DockerMissing unless a Docker engine answers (and, with gpu, has the NVIDIA runtime)."""
-    if not shutil.which("docker"):
-        raise DockerMissing(f"the docker command is not installed — {INSTALL_DOCKER}")
-    r = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True,
-                       timeout=30)
+def _answers(engine: str) -> bool:
+    """Whether the engine's CLI can reach an engine (`info` succeeds)."""
+    try:
+        return subprocess.run([engine, "info"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def devcontainer_cli(root: Path = REPO, which=shutil.which) -> str | None:
+    """The Dev Containers CLI (npm @devcontainers/cli): on PATH, or in .tools/ where CI installs it."""
+    local = root / ".tools/node_modules/.bin/devcontainer"
+    return which("devcontainer") or (str(local) if local.exists() else None)
+
+
+def devcontainer_cli_problems(root: Path = REPO, engine: str | None = None, which=shutil.which) -> list[str]:
+    """What the Dev Containers CLI says of .devcontainer/ (nothing to say without the CLI or an engine)."""
+    cli = devcontainer_cli(root, which)
+    engine = engine or next((e for e in ("docker", "podman") if which(e) and _answers(e)), None)
+    if not cli or not engine:
+        return []
+    r = subprocess.run([cli, "read-configuration", "--workspace-folder", str(root), "--docker-path", engine],
+                       capture_output=True, text=True, timeout=120)
     if r.returncode:
-        raise DockerMissing(f"no Docker engine is running ({(r.stderr.strip().splitlines() or ['?'])[-1][:120]}) "
-                            f"— {INSTALL_DOCKER}")
-    if gpu and "nvidia" not in r.stdout:
-        raise DockerMissing("Docker has no NVIDIA runtime ('could not select device driver') — install the "
-                            "NVIDIA Container Toolkit and restart Docker, or run without --gpu")
+        return [f"{DEVCONTAINER}: devcontainer read-configuration failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"]
+    try:
+        config = json.loads(r.stdout)["configuration"]
+    except (ValueError, KeyError):
+        return [f"{DEVCONTAINER}: devcontainer read-configuration gave no configuration"]
+    want = (root / DOCKERFILE).resolve()
+    got = (root / ".devcontainer" / config.get("build", {}).get("dockerfile", "")).resolve()
+    return [] if got == want else [f"{DEVCONTAINER}: the CLI builds {got}, not {want}"]
