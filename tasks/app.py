@@ -40,8 +40,11 @@ def serve(c, model="models/digits", port="7860", share=False):
 
 
 @task(help={"model": MODEL_HELP, "title": "Space title (default: the model name)",
-            "name": "bundle folder name under build/space/ (default: the model name)"})
-def bundle(c, model="models/digits", title=None, name=None):
+            "name": "bundle folder name under build/space/ (default: the model name)",
+            "check": "prove it self-contained: resolve its requirements for the Space's Python, run it from a "
+                     "clean virtualenv and ask it about an example image",
+            "port": "port for --check's app (default: a free one)"})
+def bundle(c, model="models/digits", title=None, name=None, check=False, port="0"):
     """Build the Space folder build/space/NAME/ (app.py, portable model, examples, requirements, README)."""
     from fastcourse.deploy import bundle as make_bundle, listing
 
@@ -50,4 +53,24 @@ def bundle(c, model="models/digits", title=None, name=None):
     out = make_bundle(folder, space_dir(project_root(), name), title or name)
     print(table(listing(out)))
     print(f"bundle: {out}   (try it: python {out / 'app.py'})")
+    if check:
+        check_bundle(out, number(int, "port", port, 0, 65535))
     return out
+
+
+def check_bundle(folder: Path, port: int = 0) -> None:
+    """Run the self-containment check and print what it found."""
+    from fastcourse.deploy import check
+
+    print("checking the bundle in a clean virtualenv made from its requirements.txt alone ...", flush=True)
+    r = check(folder, port or _free_port())
+    print(f"check: Python {r['python']}, {r['example']} -> {r['label']}, first answer after {r['first_answer_s']} s "
+          f"(venv {r['venv']})")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

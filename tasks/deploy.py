@@ -1,25 +1,36 @@
-"""Deploy to Hugging Face Spaces: `inv deploy --space USER/NAME [--model models/NAME] [--private] [--dry-run]`."""
+"""Deploy to Hugging Face Spaces: `inv deploy --space USER/NAME [--model models/NAME] [--private] [--dry-run]`.
+
+--dry-run builds and checks the bundle locally (clean virtualenv, one example through gradio_client);
+a real deploy uploads it, then follows the Space until it runs (--wait SECONDS, --no-wait).
+"""
 
 from fastcourse.util import project_root, space_dir, table
 
-from ._opts import task
+from ._opts import number, task
 
 
 @task(name="space", default=True, help={
     "space": "the Space to create or update, as USER/NAME",
     "model": "model folder made by inv train (default models/digits)",
     "private": "create the Space as private",
-    "dry_run": "build build/space/NAME/ and list its files, without contacting the Hub"})
-def space(c, space, model="models/digits", private=False, dry_run=False):
+    "dry_run": "build and check build/space/NAME/ locally, without contacting the Hub",
+    "wait": "seconds to wait for the Space to build and run (default 300)",
+    "no_wait": "return once uploaded, without waiting for the Space"})
+def space(c, space, model="models/digits", private=False, dry_run=False, wait="300", no_wait=False):
     """Bundle the model as a gradio Space and create or update it on Hugging Face."""
     from fastcourse import deploy as dp
 
+    from .app import check_bundle
+
     dp.check_space_name(space)
+    wait_s = None if no_wait else number(float, "wait", wait, 0, 86_400)
     token = None if dry_run else dp.require_token()  # before any network call
     name = space.split("/")[1]
     folder = dp.bundle(project_root() / model, space_dir(project_root(), name), name)
     if dry_run:
         print(table(dp.listing(folder)))
-        print(f"dry run: bundle in {folder}; nothing was uploaded")
+        check_bundle(folder)
+        print(f"dry run: bundle in {folder} checked; nothing was uploaded")
         return
-    print(f"deployed: {dp.deploy(folder, space, token, private)}")
+    url = dp.deploy(folder, space, token, private, wait_s)
+    print(f"deployed: {url}" if no_wait else f"deployed and running: {url}")

@@ -33,13 +33,16 @@ def _run(cmd, env=None):
 
 
 def _base(engine: str, base) -> str | None:
-    """The base to build on: as given, else the registry's, else the local stand-in when that is all there is."""
+    """The base to build on: as given, else the registry's (pulled), else the local stand-in (inv docker.base)."""
     if base or en.image_exists(engine, en.DEFAULT_BASE):
         return base
     if en.image_exists(engine, en.LOCAL_BASE):
         print(f"building on {en.LOCAL_BASE} (the local stand-in for {en.DEFAULT_BASE})")
         return en.LOCAL_BASE
-    return None  # the engine pulls DEFAULT_BASE; where no registry answers: inv docker.base
+    if subprocess.run([engine, "pull", en.DEFAULT_BASE], capture_output=True, timeout=600).returncode:
+        raise EnvError(f"could not pull the base image {en.DEFAULT_BASE} (no registry answers?) — make a local "
+                       f"stand-in with `inv docker.base` (debootstrap, as root), or pass --base IMAGE")
+    return base
 
 
 def build_image(engine, tag, ca_bundle, base) -> str:

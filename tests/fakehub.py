@@ -1,7 +1,7 @@
 """A local HTTP server standing in for the Hugging Face Hub (set HF_ENDPOINT to its URL).
 
-It implements what `create_repo` and `upload_folder` call: repo creation, card validation,
-preupload and commit.
+It implements what `create_repo`, `upload_folder` and `get_space_runtime` call: repo creation, card
+validation, preupload, commit, and the Space's runtime with scripted stages.
 Every request is recorded, so tests can assert what was (or was not) sent.
 """
 
@@ -21,7 +21,8 @@ VALID_TOKEN = "hf_validTOKENfor0the0fake0hub00000000"
 class FakeHub(LocalServer):
     """`with FakeHub(taken={"someone/taken"}) as hub: ... hub.requests, hub.repos, hub.files`."""
 
-    def __init__(self, taken=(), valid_token=VALID_TOKEN):
+    def __init__(self, taken=(), valid_token=VALID_TOKEN, stages=("RUNNING",)):
+        self.stages = list(stages)  # what the runtime endpoint answers, one per call; the last one stays
         self.requests: list[dict] = []
         self.repos: dict[str, dict] = {}
         self.files: dict[str, dict[str, bytes]] = {}
@@ -42,6 +43,11 @@ class FakeHub(LocalServer):
 
             def do_GET(self):
                 hub.requests.append({"method": "GET", "path": self.path, "auth": self.headers.get("Authorization")})
+                parts = self.path.split("?")[0].strip("/").split("/")
+                if parts[:2] == ["api", "spaces"] and parts[-1] == "runtime":
+                    stage = hub.stages.pop(0) if len(hub.stages) > 1 else hub.stages[0]
+                    return self.reply(200, {"stage": stage, "hardware": {"current": "cpu-basic", "requested": None},
+                                            "requestedHardware": None, "sleepTime": None, "storage": None})
                 self.reply(404, {"error": "not implemented in the fake hub"})
 
             def do_POST(self):

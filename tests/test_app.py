@@ -64,8 +64,35 @@ def test_bundle_contents(bundle):
     assert reqs["gradio"] == metadata.version("gradio") and reqs["onnxruntime"] == metadata.version("onnxruntime")
     assert not {"fastai", "torch", "fastcore"} & set(reqs)
     card = (bundle / "README.md").read_text()
-    for line in ("sdk: gradio", f"sdk_version: {metadata.version('gradio')}", "app_file: app.py", "license:", "title:"):
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for line in ("sdk: gradio", f"sdk_version: {metadata.version('gradio')}", "app_file: app.py", "license:", "title:",
+                 f'python_version: "{py}"'):
         assert line in card
+
+
+def test_bundle_requirements_resolve_for_the_space_python(bundle):
+    """The bundle's requirements should resolve, wheels only, for its pinned Python on Linux x86_64 (uv)."""
+    from fastcourse import spacecheck
+
+    problem = spacecheck.resolves(bundle)
+    if problem and any(w in problem.lower() for w in ("network", "connect", "dns", "failed to fetch")):
+        pytest.skip(f"the package index is unreachable from here: {problem}")
+    assert problem == ""
+    (bundle.parent / "old").mkdir(exist_ok=True)
+    old = bundle.parent / "old"
+    (old / "README.md").write_text('---\npython_version: "3.10"\n---\n')
+    (old / "requirements.txt").write_text((bundle / "requirements.txt").read_text())
+    assert spacecheck.resolves(old) != ""  # Spaces' old default Python (3.10) cannot take these pins: caught
+
+
+def test_bundle_check_runs_it_from_a_clean_virtualenv(trained):
+    """app.bundle --check should run the bundle from a venv of its requirements alone and print the label."""
+    home, _ = trained
+    p = run_inv("app.bundle", "--check", home=home, timeout=900)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    line = next(l for l in p.stdout.splitlines() if l.startswith("check: Python"))
+    assert " -> 3," in line or " -> 7," in line
+    assert "first answer after" in line and "space-venvs" in line
 
 
 def test_bundled_app_answers_through_gradio_client(bundle, trained):
@@ -149,6 +176,28 @@ def test_deploy_creates_gradio_space_and_uploads(trained):
     assert hub.files["learner/digits"]["model/model.onnx"] == (bundle / "model/model.onnx").read_bytes()
     assert p.stdout.strip().endswith(f"{hub.url}/spaces/learner/digits")
     assert VALID_TOKEN not in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("stages, args, code, expect", [
+    (["BUILDING", "RUNNING_BUILDING", "RUNNING"], [], 0, ["BUILDING", "RUNNING_BUILDING", "RUNNING", "deployed and running:"]),
+    (["BUILDING", "BUILD_ERROR"], [], 1, ["stopped at BUILD_ERROR", "/spaces/learner/digits?logs=build"]),
+    (["BUILDING", "RUNTIME_ERROR"], [], 1, ["stopped at RUNTIME_ERROR", "?logs=container"]),
+    (["BUILDING"], ["--wait", "1"], 1, ["still BUILDING after 1 s"]),
+    (["BUILDING"], ["--no-wait"], 0, ["deployed:"]),
+])
+def test_deploy_follows_the_space_until_it_runs(trained, stages, args, code, expect):
+    """After the upload, deploy should show each stage and end on RUNNING, a failing stage, or the timeout."""
+    home, _ = trained
+    with FakeHub(stages=stages) as hub:
+        p = deploy(home, hub, "--space", "learner/digits", *args, token=VALID_TOKEN)
+    out = p.stdout + p.stderr
+    assert p.returncode == code, out[-2000:]
+    for e in expect:
+        assert e in out, (e, out[-2000:])
+    polled = [r for r in hub.requests if r["path"].endswith("/runtime")]
+    assert (not polled) if "--no-wait" in args else polled
+    if code:
+        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
 
 
 def test_deploy_without_token_makes_no_request(trained, tmp_path):

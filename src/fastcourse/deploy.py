@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -59,9 +60,15 @@ def readme(title: str, model_dir: Path) -> str:
     """The Space card: front matter that Spaces reads, then a short description."""
     classes = json.loads((model_dir / "model.json").read_text())["classes"]
     return (f"---\ntitle: {title}\nemoji: 🐦\ncolorFrom: blue\ncolorTo: green\nsdk: gradio\n"
-            f"sdk_version: {metadata.version('gradio')}\napp_file: app.py\nlicense: apache-2.0\npinned: false\n---\n\n"
+            f"sdk_version: {metadata.version('gradio')}\npython_version: \"{space_python()}\"\napp_file: app.py\n"
+            "license: apache-2.0\npinned: false\n---\n\n"
             f"# {title}\n\nAn image classifier ({', '.join(classes)}) trained with fastcourse "
             "(fast.ai's Practical Deep Learning for Coders). It runs the exported ONNX model with onnxruntime.\n")
+
+
+def space_python() -> str:
+    """The Python the bundle's requirements are pinned for: this one (the lock resolved them for it)."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def find_token(environ=os.environ) -> tuple[str | None, str]:
@@ -93,8 +100,8 @@ def model_config(model_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
-    """Create the Space if needed and upload the bundle; returns the Space's URL."""
+def deploy(folder: Path, space: str, token: str, private: bool = False, wait: float | None = 300) -> str:
+    """Create the Space if needed, upload the bundle and (unless wait is None) wait until it runs; its URL."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
@@ -104,6 +111,10 @@ def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
         api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
         api.upload_folder(folder_path=str(folder), repo_id=space, repo_type="space",
                           commit_message="Deploy with fastcourse (inv deploy)")
+        if wait is not None:
+            from .spacecheck import wait_for_space
+
+            return wait_for_space(api, space, endpoint, wait)
     except HfHubHTTPError as e:
         code = e.response.status_code if e.response is not None else None
         if code == 401:
@@ -117,6 +128,17 @@ def deploy(folder: Path, space: str, token: str, private: bool = False) -> str:
         raise DeployError(f"could not reach the Hugging Face Hub at {endpoint} ({type(e).__name__}) — "
                           "check the network (and HF_ENDPOINT / HF_HUB_OFFLINE), then run again")
     return f"{endpoint}/spaces/{space}"
+
+
+def check(folder: Path, port: int) -> dict:
+    """The bundle resolves for the Space's Python on Linux x86_64 and answers from a clean virtualenv."""
+    from . import spacecheck
+
+    problem = spacecheck.resolves(folder)
+    if problem:
+        raise DeployError(f"{folder}/requirements.txt does not resolve for Python {spacecheck.space_python(folder)} "
+                          f"on Linux x86_64 ({problem}) — the Space would not build")
+    return spacecheck.self_contained(folder, port)
 
 
 def _transport_errors() -> tuple:

@@ -119,6 +119,9 @@ def make_base(engine: str, tag: str = LOCAL_BASE, suite: str = "bookworm",
         if r.returncode:
             raise EnvError(f"debootstrap failed ({(r.stderr.strip().splitlines() or ['?'])[-1][:120]}) — it needs "
                            f"root and {mirror}")
+        for cache in (root / "var/cache/apt").rglob("*"):  # debootstrap's .debs and package caches: 150 MB
+            if cache.is_file() and cache.suffix in (".deb", ".bin"):
+                cache.unlink()
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         imported = run([engine, "import", "-", tag], stdin=tar.stdout, capture_output=True, text=True)
         tar.wait()
