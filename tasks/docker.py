@@ -66,19 +66,35 @@ def test(c, engine=None, tag=TAG, ca_bundle=None, base=None):
     """Build the image, print its size, and run the in-image checks as its user (docker/check-image.sh)."""
     engine = build_image(engine, tag, ca_bundle or None, base)
     size = en.image_size(engine, tag)
-    print(f"image {tag}: {human_bytes(size)} ({size / 1e9:.2f} GB; target <= 6.5 GB)", flush=True)
+    print(f"image {tag}: {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB; target <= 6.5 GB)", flush=True)
     health = json.dumps(en.healthcheck_command(ct.REPO / ct.DOCKERFILE))
     cmd = en.build_command(engine, ct.REPO / "docker/Dockerfile.test", "localhost/fastcourse-test:latest", ct.REPO,
                            build_args={"IMAGE": tag, "HEALTHCHECK_CMD": health}, extra=["--no-cache"])
     _run(cmd, env=en.build_env(engine))  # --no-cache: the checks run every time
-    print(f"in-image checks passed ({engine}); image {human_bytes(size)}")
+    devcontainer(engine)
+    print(f"in-image checks passed ({engine}); image {size / 1e9:.2f} GB")
 
 
-@task(help={"engine": HELP["engine"], "tag": f"tag of the stand-in (default {en.LOCAL_BASE})"})
-def base(c, engine=None, tag=en.LOCAL_BASE):
+def devcontainer(engine: str) -> None:
+    """Build the devcontainer with the Dev Containers CLI (where it is installed); it reuses the image's layers."""
+    cli = ct.devcontainer_cli()
+    if not cli:
+        print("devcontainer: the Dev Containers CLI is not installed (npm install @devcontainers/cli) — not built")
+        return
+    _run([cli, "build", "--workspace-folder", str(ct.REPO), "--docker-path", engine,
+          "--image-name", "localhost/fastcourse-devcontainer:latest"], env=en.build_env(engine))
+    print("devcontainer: built with the Dev Containers CLI")
+
+
+@task(help={"engine": HELP["engine"], "tag": f"tag of the stand-in (default {en.LOCAL_BASE})",
+            "as_default": f"also tag it {en.DEFAULT_BASE}, for tools that build on the default base "
+                          "(the Dev Containers CLI); a later pull replaces it"})
+def base(c, engine=None, tag=en.LOCAL_BASE, as_default=False):
     """Make a local stand-in for the base image with debootstrap (for machines no registry answers)."""
     engine = en.find(engine)
     en.make_base(engine, tag)
+    if as_default:
+        _run([engine, "tag", tag, en.DEFAULT_BASE])
     print(f"{tag}: {human_bytes(en.image_size(engine, tag))}; build on it: inv docker.build --base {tag}")
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import DeployError
+from .errors import DeployError, remove_tree
 
 SPACE_PLATFORM = "x86_64-manylinux_2_28"  # what Spaces run on
 FAILED = ("BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE")
@@ -63,7 +63,7 @@ def clean_venv(folder: Path, cache: Path | None = None) -> Path:
     venv = cache / key
     if (venv / ".complete").exists():
         return venv
-    shutil.rmtree(venv, ignore_errors=True)  # an unfinished one of ours, under our cache folder
+    remove_tree(venv, cache)  # an unfinished one of ours, proven to lie under our cache folder
     uv = _uv()
     if uv:
         steps = [uv + ["venv", "-q", "--python", python, str(venv)],
