@@ -316,3 +316,22 @@ def test_nb_colab_serves_colab_with_a_token(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_image_classifier_cleaner_builds_its_widget(trained):
+    """Lesson 2's ImageClassifierCleaner should build as a Jupyter widget here (ipywidgets installed)."""
+    home, _ = trained
+    code = ("import builtins, sys\nfrom IPython.display import display\nbuiltins.display = display  # as in a kernel\n"
+            "from fastai.vision.all import *\nfrom fastai.vision.widgets import ImageClassifierCleaner\n"
+            "from fastcourse.train import TrainConfig, make_dls\n"
+            "dls = make_dls(TrainConfig(size=32), get_image_files(sys.argv[1])[:40])\n"
+            "learn = vision_learner(dls, resnet18, pretrained=False)\n"
+            "cleaner = ImageClassifierCleaner(learn)\n"
+            "bundle = cleaner.widget._repr_mimebundle_()\n"
+            "print('WIDGET', 'application/vnd.jupyter.widget-view+json' in bundle[0] if isinstance(bundle, tuple) "
+            "else 'application/vnd.jupyter.widget-view+json' in bundle)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(home / "data/digits/images")], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "WIDGET True" in r.stdout
