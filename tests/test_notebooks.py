@@ -1,5 +1,6 @@
 """Issue 6: nb.patch on official-shaped notebooks, nb.run failures, nb.export, nb.course, nb.lab."""
 
+import contextlib
 import json
 import time
 import os
@@ -263,28 +264,35 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_nb_lab_loopback_and_token(tmp_path):
-    """nb.lab should listen on 127.0.0.1 only, refuse an unauthenticated API call (403), register the kernel,
-    and free its port when it gets SIGTERM (no JupyterLab left behind)."""
+@contextlib.contextmanager
+def serving(task: str, tmp_path: Path):
+    """Run `inv TASK --port P` (nb.lab, nb.colab) until the block ends, then SIGTERM it; yields (port, log)."""
     port = free_port()
     env = {**os.environ, "JUPYTER_DATA_DIR": str(tmp_path / "jupyter"), "FASTCOURSE_HOME": str(tmp_path)}
-    with open(tmp_path / "lab.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "nb.lab", "--port", str(port)],
+    with open(tmp_path / f"{task}.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), task, "--port", str(port)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             wait_http(f"http://127.0.0.1:{port}/login", proc, timeout=120)
-            with pytest.raises(urllib.error.HTTPError) as e:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5)
-            assert e.value.code == 403
-            log.seek(0)
-            url = next(l for l in log.read().splitlines() if "/lab?token=" in l).split()[-1]
-            token = url.split("token=")[1]
-            specs = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=5))
-            assert specs["kernelspecs"]["fastcourse"]["spec"]["display_name"].endswith("(fastcourse)")
-            assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
+            yield port, log
         finally:
-            proc.terminate()  # SIGTERM to the process `inv nb.lab` started as
+            proc.terminate()  # SIGTERM to the process `inv TASK` started as
             proc.wait(timeout=30)
+
+
+def test_nb_lab_loopback_and_token(tmp_path):
+    """nb.lab should listen on 127.0.0.1 only, refuse an unauthenticated API call (403), register the kernel,
+    and free its port when it gets SIGTERM (no JupyterLab left behind)."""
+    with serving("nb.lab", tmp_path) as (port, log):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5)
+        assert e.value.code == 403
+        log.seek(0)
+        url = next(l for l in log.read().splitlines() if "/lab?token=" in l).split()[-1]
+        token = url.split("token=")[1]
+        specs = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=5))
+        assert specs["kernelspecs"]["fastcourse"]["spec"]["display_name"].endswith("(fastcourse)")
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
     deadline = time.time() + 20
     while listening_addresses(port) and time.time() < deadline:
         time.sleep(0.2)
@@ -293,29 +301,20 @@ def test_nb_lab_loopback_and_token(tmp_path):
 
 def test_nb_colab_serves_colab_with_a_token(tmp_path):
     """nb.colab should print the URL to paste, answer Colab's origin (CORS) with the token, refuse without it."""
-    port = free_port()
-    env = {**os.environ, "JUPYTER_DATA_DIR": str(tmp_path / "jupyter"), "FASTCOURSE_HOME": str(tmp_path)}
-    with open(tmp_path / "colab.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "nb.colab", "--port", str(port)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            wait_http(f"http://127.0.0.1:{port}/login", proc, timeout=120)
-            log.seek(0)
-            url = next(l for l in log.read().splitlines() if l.startswith(f"http://127.0.0.1:{port}/?token="))
-            origin = "https://colab.research.google.com"
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status?token={url.split('token=')[1]}",
-                                         headers={"Origin": origin})
-            with urllib.request.urlopen(req, timeout=5) as r:
-                assert r.headers["Access-Control-Allow-Origin"] == origin
-                assert r.headers["Access-Control-Allow-Credentials"] == "true"
-            with pytest.raises(urllib.error.HTTPError) as e:
-                urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/api/contents",
-                                                              headers={"Origin": origin}), timeout=5)
-            assert e.value.code == 403
-            assert listening_addresses(port) == {"0100007F"}
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with serving("nb.colab", tmp_path) as (port, log):
+        log.seek(0)
+        url = next(l for l in log.read().splitlines() if l.startswith(f"http://127.0.0.1:{port}/?token="))
+        origin = "https://colab.research.google.com"
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status?token={url.split('token=')[1]}",
+                                     headers={"Origin": origin})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.headers["Access-Control-Allow-Origin"] == origin
+            assert r.headers["Access-Control-Allow-Credentials"] == "true"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/api/contents",
+                                                          headers={"Origin": origin}), timeout=5)
+        assert e.value.code == 403
+        assert listening_addresses(port) == {"0100007F"}
 
 
 @pytest.mark.slow

@@ -139,9 +139,12 @@ def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
     with learn.no_bar():
         preds, _ = learn.get_preds(dl=learn.dls.test_dl(files))
     lines = []
+    import io
+
     for path, p in zip(files, preds.argmax(1).numpy().astype("uint8")):
         target = (out or path.parent) / f"{path.stem}_mask.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(p, "L").save(target)
+        buf = io.BytesIO()
+        Image.fromarray(p, "L").save(buf, "PNG")
+        atomic_write_bytes(target, buf.getvalue())
         lines.append(f"{path}: mask -> {target}")
     return lines

@@ -35,9 +35,9 @@ def space_python(folder: Path) -> str:
 
 def _uv() -> list[str] | None:
     """How to run uv here (it is a dev tool: absent from the runtime image)."""
-    try:
-        import uv  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("uv") is None:
         return [shutil.which("uv")] if shutil.which("uv") else None
     return [sys.executable, "-m", "uv"]
 
@@ -85,7 +85,7 @@ def clean_venv(folder: Path, cache: Path | None = None) -> Path:
 
 def self_contained(folder: Path, port: int, timeout: float = 120) -> dict:
     """Run app.py from a clean virtualenv in the bundle folder and ask it about one example image."""
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     examples = sorted((folder / "examples").glob("*.*"))
     if not examples:
