@@ -63,14 +63,7 @@ def check_bundle(folder: Path, port: int = 0) -> None:
     from fastcourse.deploy import check
 
     print("checking the bundle in a clean virtualenv made from its requirements.txt alone ...", flush=True)
-    r = check(folder, port or _free_port())
+    r = check(folder, port)
     print(f"check: Python {r['python']}, {r['example']} -> {r['label']}, first answer after {r['first_answer_s']} s "
           f"(venv {r['venv']})")
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .errors import DataError, OptionError
-from .util import atomic_write_text, folder_lock, model_dir
+from .util import atomic_write_text, model_dir, model_locked
 
 TASKS = ("vision", "tabular", "collab", "segment")
 ONLINE = {"adult": ("tabular", "ADULT_SAMPLE"), "movielens": ("collab", "ML_SAMPLE"),
@@ -76,7 +76,7 @@ def train(cfg, root: Path, log=print) -> dict:
 
     mod = module(cfg.task)
     dest = model_dir(root, cfg.name)
-    with folder_lock(dest.with_name(f".{cfg.name}.lock"), f"model {dest}"):
+    with model_locked(root, cfg.name):
         start = time.time()
         data = resolve(cfg, root, mod)
         set_seed(cfg.seed, reproducible=True)

@@ -96,10 +96,14 @@ def lint_all(root: Path = REPO) -> dict[str, list[str]]:
 
 
 def _answers(engine: str) -> bool:
-    """Whether the engine's CLI can reach an engine (`info` succeeds)."""
+    """Whether the engine's CLI can reach an engine (engines.check passes)."""
+    from .engines import check
+    from .errors import EnvError
+
     try:
-        return subprocess.run([engine, "info"], capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
+        check(engine)
+        return True
+    except (EnvError, OSError):
         return False
 
 

@@ -61,7 +61,7 @@ def usable_images(folder: Path, valid_pct: float, log=print) -> list[Path]:
     for problem in filter(None, problems):
         log(f"skipped: {problem}")
     good = [f for f, p in zip(files, problems) if p is None]
-    counts = {d.name: sum(f.parent.name == d.name or d in f.parents for f in good) for d in classes}
+    counts = {d.name: sum(d in f.parents for f in good) for d in classes}
     few = [f"{c} ({n})" for c, n in counts.items() if n < MIN_PER_CLASS]
     if few or int(len(good) * valid_pct) < 1:
         raise TrainError(f"--data {folder}: too few readable images ({', '.join(few) or len(good)}) — "

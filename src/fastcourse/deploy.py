@@ -130,13 +130,13 @@ def deploy(folder: Path, space: str, token: str, private: bool = False, wait: fl
     return f"{endpoint}/spaces/{space}"
 
 
-def check(folder: Path, port: int) -> dict:
+def check(folder: Path, port: int = 0) -> dict:
     """The bundle resolves for the Space's Python on Linux x86_64 and answers from a clean virtualenv."""
     from . import spacecheck
 
     problem = spacecheck.resolves(folder)
     if problem:
-        raise DeployError(f"{folder}/requirements.txt does not resolve for Python {spacecheck.space_python(folder)} "
+        raise DeployError(f"{folder}/requirements.txt does not resolve for Python {spacecheck.pinned_python(folder)} "
                           f"on Linux x86_64 ({problem}) — the Space would not build")
     return spacecheck.self_contained(folder, port)
 

@@ -133,7 +133,7 @@ def check_cuda() -> list[Check]:
         gpu = f"{props.name}, {props.total_memory / 1024**3:.0f} GB, driver {driver or '?'}, torch CUDA {built}"
         return [Check("GPU", "ok", f"{torch.cuda.device_count()}x {gpu}")]
     if not driver and sys.platform == "darwin":
-        return check_apple()
+        return []  # a Mac's GPU is Apple's MPS: check_apple reports it
     if driver and not torch.version.cuda:
         return [Check("GPU", "fail", f"driver {driver} present but torch is CPU-only",
                       "pip install -r requirements.lock --force-reinstall torch torchvision")]
@@ -240,7 +240,7 @@ def run_all(root: Path, network_timeout: float = 2.0) -> dict:
     plat = detect_platform()
     lock = lock_file()
     checks = [Check("platform", "ok", f"{plat['kind']} ({plat['distro']})")]
-    checks += [c for c in check_apple() if c.status == "fail"]  # Rosetta: before anything else
+    checks += check_apple()  # macOS: Rosetta (blocking) and MPS, before anything else
     checks += check_versions(lock.read_text() if lock.exists() else "")
     checks += check_cuda() + [check_shm(), check_disk(root)]
     checks += check_network(timeout=network_timeout) + [check_hf_token(), check_kaggle(), check_graphviz()]

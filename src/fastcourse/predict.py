@@ -12,7 +12,8 @@ from PIL import Image, UnidentifiedImageError
 from .errors import DataError, ModelError
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-MAX_PIXELS = 50_000_000  # larger images are refused as decompression bombs (Pillow warns at 89M)
+MAX_PIXELS = 50_000_000  # larger images are bombs (Pillow warns at 89M); fetch.FetchOptions.max_pixels is the same
+# limit, kept there as a literal: importing this module (numpy) would slow every `inv` start-up
 SPEC_KEYS = ("classes", "size", "resize", "pad_mode", "mean", "std")
 
 

@@ -25,7 +25,7 @@ FAILED = ("BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE")
 LOG_HINT = {"BUILD_ERROR": "?logs=build", "CONFIG_ERROR": "?logs=build"}
 
 
-def space_python(folder: Path) -> str:
+def pinned_python(folder: Path) -> str:
     """The python_version the bundle's README front matter pins."""
     m = re.search(r"^python_version:\s*\"?([\d.]+)", (folder / "README.md").read_text(), re.M)
     if not m:
@@ -47,7 +47,7 @@ def resolves(folder: Path) -> str:
     uv = _uv()
     if uv is None:
         return ""  # nothing to check with; the clean-venv check below still runs the bundle
-    python = space_python(folder)
+    python = pinned_python(folder)
     r = subprocess.run(uv + ["pip", "compile", "requirements.txt", "--only-binary", ":all:", "--python-platform",
                              SPACE_PLATFORM, "--python-version", python, "-q", "--no-header", "-o", os.devnull],
                        cwd=folder, capture_output=True, text=True)
@@ -56,7 +56,7 @@ def resolves(folder: Path) -> str:
 
 def clean_venv(folder: Path, cache: Path | None = None) -> Path:
     """A virtualenv with requirements.txt alone, for the pinned Python; reused while the requirements match."""
-    python = space_python(folder)
+    python = pinned_python(folder)
     reqs = (folder / "requirements.txt").read_bytes()
     key = hashlib.sha256(reqs + python.encode()).hexdigest()[:16]
     cache = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastcourse" / "space-venvs"
@@ -83,14 +83,16 @@ def clean_venv(folder: Path, cache: Path | None = None) -> Path:
     return venv
 
 
-def self_contained(folder: Path, port: int, timeout: float = 120) -> dict:
-    """Run app.py from a clean virtualenv in the bundle folder and ask it about one example image."""
+def self_contained(folder: Path, port: int = 0, timeout: float = 120) -> dict:
+    """Run app.py from a clean virtualenv in the bundle folder (on `port`, or a free one) and ask it about
+    one example image."""
     from gradio_client import handle_file
 
     examples = sorted((folder / "examples").glob("*.*"))
     if not examples:
         raise DeployError(f"{folder}/examples is empty — the check needs one image; train on a dataset with images")
     venv = clean_venv(folder)
+    port = port or _free_port()
     log = tempfile.TemporaryFile("w+")
     start = time.perf_counter()
     proc = subprocess.Popen([str(venv / "bin/python"), "app.py", "--port", str(port)], cwd=folder, stdout=log,
@@ -103,7 +105,16 @@ def self_contained(folder: Path, port: int, timeout: float = 120) -> dict:
         proc.terminate()
         proc.wait(timeout=30)
     return {"example": examples[0].name, "label": result["label"], "first_answer_s": round(first_answer, 1),
-            "python": space_python(folder), "venv": str(venv)}
+            "python": pinned_python(folder), "venv": str(venv)}
+
+
+def _free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _connect(url: str, proc, log, timeout: float):

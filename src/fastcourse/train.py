@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import OptionError, TrainError, UserError
-from .util import folder_lock, model_dir, project_root, run_child
+from .util import model_dir, model_locked, project_root, run_child
 
 # Defaults: each is an option of `inv train` (--arch, --size, ...).
 ARCH = "resnet18"  # torchvision or timm architecture name
@@ -184,13 +184,8 @@ def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
     resolve_arch(cfg.arch)  # before any file is touched
     if distributed:
         return _train(cfg, root, distributed)
-    with folder_lock(model_lock(root, cfg.name), f"model {model_dir(root, cfg.name)}"):
+    with model_locked(root, cfg.name):
         return _train(cfg, root, distributed)
-
-
-def model_lock(root: Path, name: str) -> Path:
-    """The lock file of models/NAME (beside it: the folder itself is replaced)."""
-    return model_dir(root, name).with_name(f".{name}.lock")
 
 
 def _train(cfg: TrainConfig, root: Path, distributed: bool) -> dict:
@@ -265,7 +260,7 @@ def launch(cfg: TrainConfig, root: Path, procs: int = 1, machines: int = 1, mach
         cmd += ["--main_process_ip", main_ip, "--main_process_port", "29500"]
     args = [a for k, v in vars(cfg).items() for a in (f"--{k}", str(v))]
     env = {**os.environ, "FASTCOURSE_HOME": str(root)}
-    with folder_lock(model_lock(root, cfg.name), f"model {model_dir(root, cfg.name)}"):
+    with model_locked(root, cfg.name):
         code = run_child(cmd + ["-m", "fastcourse.train", *args], env=env)
     if code:
         raise TrainError(f"accelerate launch exited with {code} — see the messages above")

@@ -49,6 +49,12 @@ def model_dir(root: Path, name: str) -> Path:
     return Path(root) / "models" / check_name(name)
 
 
+def model_locked(root: Path, name: str):
+    """The write lock of models/NAME: a file beside the folder (the folder itself is replaced as a unit)."""
+    dest = model_dir(root, name)
+    return folder_lock(dest.with_name(f".{name}.lock"), f"model {dest}")
+
+
 def space_dir(root: Path, name: str) -> Path:
     """build/space/NAME under the project root, NAME checked."""
     return Path(root) / "build" / "space" / check_name(name, "bundle name")
