@@ -20,7 +20,7 @@ warnings.simplefilter("ignore")
 
 from imageserver import BAD, ImageServer, jpeg  # noqa: E402
 
-from fastcourse.fetch import FetchOptions  # noqa: E402
+from fastcourse.data.fetch import FetchOptions  # noqa: E402
 
 GOOD, DUPS = 300, 10
 
@@ -34,7 +34,7 @@ def url_list(server):
 
 
 def ours(urls, root):
-    from fastcourse import fetch as fe
+    from fastcourse.data import fetch as fe
 
     items = [{"category": "thing", "url": u, "query": kind} for kind, u in urls]
     start = time.perf_counter()

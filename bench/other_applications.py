@@ -35,10 +35,10 @@ def random_forest(csv: Path) -> float:
     from fastai.data.transforms import RandomSplitter
     from sklearn.ensemble import RandomForestClassifier
 
-    from fastcourse import tabular
+    from fastcourse.data.tables import LAYOUTS
 
     df = pd.read_csv(csv)
-    cats, conts, y = tabular.PENGUINS
+    cats, conts, y = LAYOUTS["penguins"]
     df = df.dropna(subset=[y])
     train_idx, valid_idx = RandomSplitter(valid_pct=0.2, seed=42)(range(len(df)))
     xs = pd.get_dummies(df[cats], dummy_na=True).join(df[conts].fillna(df[conts].median()))

@@ -36,7 +36,8 @@ def main():
     import torch
     from fastai.vision.all import load_learner
 
-    from fastcourse.predict import PortableModel, iter_images, open_image, predict_paths
+    from fastcourse.images import iter_images, open_image
+    from fastcourse.predict import PortableModel, predict_paths
 
     folder = home / "data/digits/images"
     files = [p for p, _ in iter_images([folder])]

@@ -18,7 +18,8 @@ PEER = """
 import sys, time, warnings; warnings.simplefilter('ignore')
 from pathlib import Path
 from fastai.vision.all import *
-from fastcourse.train import TrainConfig, make_dls
+from fastcourse.train.config import TrainConfig
+from fastcourse.train.vision import make_dls
 set_seed(42, reproducible=True)
 dls = make_dls(TrainConfig(), get_image_files(Path(sys.argv[1])))
 learn = vision_learner(dls, resnet18, metrics=error_rate, pretrained=False)

@@ -1,47 +1,78 @@
-"""What every task module shares: the @task that turns UserError into one line, option checks, paths.
+"""What every task module shares: the one boundary for expected failures, option checks, paths after `--`.
 
-Numeric options are declared with string defaults and converted here, so a bad value ends in a
-one-line Exit naming the option (invoke's own int() cast would end in a traceback).
+Every task is declared with `task` here: a UserError, the file system's answers (disk full, read-only,
+permission, missing) and Ctrl-C end in one line and exit code 1; anything else is a bug and keeps its
+traceback, followed by where to report it. Numeric options are declared with string defaults and converted
+by `number`, so a bad value is a one-line message naming the option (invoke's own int() would be a traceback).
 """
 
 import functools
+import os
+import signal
 import sys
+import traceback
 
 import invoke
 from invoke import Exit
 from invoke.parser.parser import ParseMachine
 
-from fastcourse.errors import OptionError, UserError
+from fastcourse.errors import REPORT_BUGS, OptionError, one_line
 
 
-def _one_line(fn):
-    """Run a task body; an expected failure (UserError) becomes invoke's Exit with its one-line message."""
+def boundary(fn):
+    """Run a task body; expected failures become one line on stderr and exit 1 (see the module docstring)."""
     @functools.wraps(fn)
     def body(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except UserError as e:
-            raise Exit(str(e)) from None
+        except Exit:
+            raise
+        except KeyboardInterrupt as e:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we stop: no traceback
+            _stop(one_line(e))
+        except BaseException as e:  # noqa: B902 — sorted below: expected failures, or a bug
+            line = one_line(e)
+            if line is None:
+                if isinstance(e, SystemExit):
+                    raise
+                traceback.print_exc()
+                raise Exit(REPORT_BUGS, code=1) from None
+            raise Exit(line, code=1) from None
 
     return body
+
+
+def _stop(line: str) -> None:
+    """End now with the interrupted line: work still in flight (a download thread) is not waited for;
+    everything written so far was written atomically."""
+    print(line, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
 
 
 OPTIONAL = set()  # (task name, argument) of positionals that may be left out
 
 
+class Task(invoke.Task):
+    """invoke's Task whose automatic short flags never take `-h`: `inv TASK -h` is help on every task."""
+
+    def arg_opts(self, name, default, taken_names):
+        return super().arg_opts(name, default, set(taken_names) | {"h"})
+
+
 def task(*args, optional=(), **kwargs):
-    """invoke's @task, with every UserError turned into a one-line Exit (one place for all tasks).
+    """invoke's @task through the boundary (see Task for short flags).
 
     `optional` names positional arguments that may be left out (`inv nb.run` and `inv nb.run PATH`);
     invoke itself requires every positional.
     """
     if len(args) == 1 and callable(args[0]) and not kwargs and not optional:
-        return invoke.task(_one_line(args[0]))
+        return invoke.task(klass=Task)(boundary(args[0]))
 
     def decorate(fn):
         OPTIONAL.update((kwargs.get("name") or fn.__name__, a) for a in optional)
         positional = list(kwargs.pop("positional", None) or []) + list(optional)
-        return invoke.task(*args, positional=positional or None, **kwargs)(_one_line(fn))
+        return invoke.task(*args, positional=positional or None, klass=Task, **kwargs)(boundary(fn))
 
     return decorate
 

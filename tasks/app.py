@@ -7,7 +7,8 @@
 from pathlib import Path
 
 from fastcourse.errors import UserError
-from fastcourse.util import project_root, space_dir, table
+from fastcourse.console import table
+from fastcourse.paths import project_root, space_dir
 
 from ._opts import number, task
 
@@ -23,8 +24,8 @@ def model_dir(model: str) -> Path:
                                          "share": "also create a temporary public gradio.live link"})
 def serve(c, model="models/digits", port="7860", share=False):
     """Serve the model as a local gradio app on 127.0.0.1 (upload, webcam or paste an image)."""
-    from fastcourse.app import make_app
-    from fastcourse.deploy import example_images, model_config
+    from fastcourse.serve.app import make_app
+    from fastcourse.serve.bundle import example_images, model_config
 
     port = number(int, "port", port, 1, 65535)
     folder = model_dir(model)
@@ -46,7 +47,7 @@ def serve(c, model="models/digits", port="7860", share=False):
             "port": "port for --check's app (default: a free one)"})
 def bundle(c, model="models/digits", title=None, name=None, check=False, port="0"):
     """Build the Space folder build/space/NAME/ (app.py, portable model, examples, requirements, README)."""
-    from fastcourse.deploy import bundle as make_bundle, listing
+    from fastcourse.serve.bundle import bundle as make_bundle, listing
 
     folder = model_dir(model)
     name = name or folder.name
@@ -60,7 +61,7 @@ def bundle(c, model="models/digits", title=None, name=None, check=False, port="0
 
 def check_bundle(folder: Path, port: int = 0) -> None:
     """Run the self-containment check and print what it found."""
-    from fastcourse.deploy import check
+    from fastcourse.serve.bundle import check
 
     print("checking the bundle in a clean virtualenv made from its requirements.txt alone ...", flush=True)
     r = check(folder, port)

@@ -1,26 +1,25 @@
 """Benchmarks: `inv bench [--only NAME]` runs bench/*.py, each printing its ratio on its last line."""
 
 import sys
-from invoke import Exit
 
-from fastcourse.containers import REPO
-from fastcourse.util import run_child
+from fastcourse.errors import UserError
+from fastcourse.fileio import run_child
+from fastcourse.paths import checkout
 
 from ._opts import task
 
-BENCH = REPO / "bench"
 
 
 @task(help={"only": "run only the benchmarks whose file name contains this text"})
 def bench(c, only=""):
     """Run the benchmarks in bench/ (ours against the peer, same run) and print each ratio."""
-    scripts = sorted(p for p in BENCH.glob("*.py") if only in p.stem)
+    scripts = sorted(p for p in (checkout() / "bench").glob("*.py") if only in p.stem)
     if not scripts:
-        raise Exit(f"no benchmark in bench/ matches {only!r} — see ls bench/")
+        raise UserError(f"no benchmark in bench/ matches {only!r} — see ls bench/")
     failed = []
     for script in scripts:
         print(f"== {script.name}", flush=True)
         if run_child([sys.executable, str(script)]):
             failed.append(script.name)
     if failed:
-        raise Exit(f"benchmarks failed: {', '.join(failed)} — read their output above")
+        raise UserError(f"benchmarks failed: {', '.join(failed)} — read their output above")

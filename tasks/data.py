@@ -10,9 +10,10 @@
 
 from collections import Counter
 
-from fastcourse import embedded, fetch as fe, manifest, search as se
+from fastcourse.console import table
+from fastcourse.data import embedded, fetch as fe, manifest, search as se
 from fastcourse.errors import DataError
-from fastcourse.util import dataset_dir, project_root, table
+from fastcourse.paths import dataset_dir, project_root
 
 from ._opts import number, task
 
@@ -78,9 +79,9 @@ def write_embedded(c, name=embedded.NAME, classes=",".join(embedded.CLASSES)):
 @task(help={"comp": "competition slug as in its URL, e.g. titanic or paddy-disease-classification"})
 def kaggle(c, comp):
     """Download and unzip a Kaggle competition's data into data/kaggle/COMP/ (needs Kaggle credentials)."""
-    from fastcourse import competitions
+    from fastcourse.data import kaggle as kg
 
-    dest = competitions.download(comp)
+    dest = kg.download(comp)
     files = sorted(p for p in dest.rglob("*") if p.is_file())
     print(f"{comp}: {len(files)} files in {dest}")
 
@@ -90,7 +91,7 @@ def kaggle(c, comp):
             "top": "how many top-loss images the report shows (default 30)"})
 def clean(c, name, model=None, apply=False, top="30"):
     """Report top losses and failures per query; with --apply, carry out the edited decisions.csv."""
-    from fastcourse import clean as cl
+    from fastcourse.data import clean as cl
 
     top = number(int, "top", top, 1, 1000)
     root = project_root()

@@ -4,7 +4,8 @@
 a real deploy uploads it, then follows the Space until it runs (--wait SECONDS, --no-wait).
 """
 
-from fastcourse.util import project_root, space_dir, table
+from fastcourse.console import table
+from fastcourse.paths import project_root, space_dir
 
 from ._opts import number, task
 
@@ -18,19 +19,20 @@ from ._opts import number, task
     "no_wait": "return once uploaded, without waiting for the Space"})
 def space(c, space, model="models/digits", private=False, dry_run=False, wait="300", no_wait=False):
     """Bundle the model as a gradio Space and create or update it on Hugging Face."""
-    from fastcourse import deploy as dp
+    from fastcourse.credentials import require_token
+    from fastcourse.serve import bundle as bd, hub
 
     from .app import check_bundle
 
-    dp.check_space_name(space)
+    hub.check_space_name(space)
     wait_s = None if no_wait else number(float, "wait", wait, 0, 86_400)
-    token = None if dry_run else dp.require_token()  # before any network call
+    token = None if dry_run else require_token()  # before any network call
     name = space.split("/")[1]
-    folder = dp.bundle(project_root() / model, space_dir(project_root(), name), name)
+    folder = bd.bundle(project_root() / model, space_dir(project_root(), name), name)
     if dry_run:
-        print(table(dp.listing(folder)))
+        print(table(bd.listing(folder)))
         check_bundle(folder)
         print(f"dry run: bundle in {folder} checked; nothing was uploaded")
         return
-    url = dp.deploy(folder, space, token, private, wait_s)
+    url = hub.deploy(folder, space, token, private, wait_s)
     print(f"deployed: {url}" if no_wait else f"deployed and running: {url}")

@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fastcourse import containers as ct, engines as en
+from fastcourse.console import human_bytes
+from fastcourse.containers import engines as en, lint as ct
 from fastcourse.errors import EnvError
-from fastcourse.util import human_bytes, run_child
+from fastcourse.fileio import run_child
+from fastcourse.paths import checkout
 
 from ._opts import task
 
@@ -49,7 +51,7 @@ def build_image(engine, tag, ca_bundle, base) -> str:
     """Build docker/Dockerfile; returns the engine used."""
     engine = en.find(engine)
     en.check(engine)
-    cmd = en.build_command(engine, ct.REPO / ct.DOCKERFILE, tag, ct.REPO, _base(engine, base), ca_bundle)
+    cmd = en.build_command(engine, checkout() / ct.DOCKERFILE, tag, checkout(), _base(engine, base), ca_bundle)
     _run(cmd, env=en.build_env(engine))
     return engine
 
@@ -67,8 +69,8 @@ def test(c, engine=None, tag=TAG, ca_bundle=None, base=None):
     engine = build_image(engine, tag, ca_bundle or None, base)
     size = en.image_size(engine, tag)
     print(f"image {tag}: {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB; target <= 6.5 GB)", flush=True)
-    health = json.dumps(en.healthcheck_command(ct.REPO / ct.DOCKERFILE))
-    cmd = en.build_command(engine, ct.REPO / "docker/Dockerfile.test", "localhost/fastcourse-test:latest", ct.REPO,
+    health = json.dumps(en.healthcheck_command(checkout() / ct.DOCKERFILE))
+    cmd = en.build_command(engine, checkout() / "docker/Dockerfile.test", "localhost/fastcourse-test:latest", checkout(),
                            build_args={"IMAGE": tag, "HEALTHCHECK_CMD": health}, extra=["--no-cache"])
     _run(cmd, env=en.build_env(engine))  # --no-cache: the checks run every time
     devcontainer(engine)
@@ -81,7 +83,7 @@ def devcontainer(engine: str) -> None:
     if not cli:
         print("devcontainer: the Dev Containers CLI is not installed (npm install @devcontainers/cli) — not built")
         return
-    _run([cli, "build", "--workspace-folder", str(ct.REPO), "--docker-path", engine,
+    _run([cli, "build", "--workspace-folder", str(checkout()), "--docker-path", engine,
           "--image-name", "localhost/fastcourse-devcontainer:latest"], env=en.build_env(engine))
     print("devcontainer: built with the Dev Containers CLI")
 
@@ -105,10 +107,10 @@ def up(c, gpu=False, engine=None):
     engine = en.find(engine)
     en.check(engine, gpu)
     for folder in ("notebooks", "data", "models"):
-        (ct.REPO / folder).mkdir(exist_ok=True)
+        (checkout() / folder).mkdir(exist_ok=True)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_urlsafe(24)
     override = ct.COMPOSE_GPU if engine == "docker" else ct.COMPOSE_CDI
-    files = [a for f in [ct.COMPOSE, *([override] if gpu else [])] for a in ("-f", str(ct.REPO / f))]
+    files = [a for f in [ct.COMPOSE, *([override] if gpu else [])] for a in ("-f", str(checkout() / f))]
     _run(en.compose(engine) + files + ["up", "-d", "--build"], env={**os.environ, "JUPYTER_TOKEN": token})
     print(f"JupyterLab: http://127.0.0.1:8888/lab?token={token}")
 
@@ -118,7 +120,7 @@ def down(c, engine=None):
     """Stop the JupyterLab container (volumes and caches are kept)."""
     engine = en.find(engine)
     en.check(engine)
-    _run(en.compose(engine) + ["-f", str(ct.REPO / ct.COMPOSE), "down"],
+    _run(en.compose(engine) + ["-f", str(checkout() / ct.COMPOSE), "down"],
          env={**os.environ, "JUPYTER_TOKEN": os.environ.get("JUPYTER_TOKEN", "unused")})
 
 
@@ -126,10 +128,10 @@ def down(c, engine=None):
 def lint(c):
     """Lint the Dockerfile (hadolint), compose files and devcontainer (+ the Dev Containers CLI when present)."""
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    r = subprocess.run([hadolint, "--config", str(ct.REPO / ".hadolint.yaml"), str(ct.REPO / ct.DOCKERFILE),
-                        str(ct.REPO / "docker/Dockerfile.test")])
+    r = subprocess.run([hadolint, "--config", str(checkout() / ".hadolint.yaml"), str(checkout() / ct.DOCKERFILE),
+                        str(checkout() / "docker/Dockerfile.test")])
     problems = [f"{f}: {p}" for f, ps in ct.lint_all().items() for p in ps]
-    problems += ct.devcontainer_cli_problems(ct.REPO)
+    problems += ct.devcontainer_cli_problems(checkout())
     for p in problems:
         print(p)
     if r.returncode or problems:

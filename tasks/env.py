@@ -9,10 +9,10 @@
 import json as jsonlib
 import subprocess
 
-from invoke import Exit
-
-from fastcourse import deps, doctor
-from fastcourse.util import lock_file, project_root, table
+from fastcourse.console import table
+from fastcourse.env import doctor, lock as deps
+from fastcourse.errors import EnvError
+from fastcourse.paths import lock_file, project_root
 
 from ._opts import number, task
 
@@ -34,7 +34,7 @@ def doctor_(c, json=False, timeout="2"):
         print(f"\n{n['ok']} ok, {n['warn']} warnings, {n['fail']} blocking")
     if not report["ok"]:
         bad = ", ".join(c["name"] for c in report["checks"] if c["status"] == "fail")
-        raise Exit(f"env.doctor found blocking problems ({bad}) — apply the fix shown on each FAIL line")
+        raise EnvError(f"env.doctor found blocking problems ({bad}) — apply the fix shown on each FAIL line")
 
 
 @task
@@ -43,7 +43,7 @@ def check(c):
     bad = deps.installed_mismatches(lock_file().read_text())
     if bad:
         print(table(bad))
-        raise Exit(f"{len(bad)} installed packages differ from {deps.LOCK} — "
+        raise EnvError(f"{len(bad)} installed packages differ from {deps.LOCK} — "
                    f"run: pip install -r {deps.LOCK} -e .")
     print(f"all packages match {deps.LOCK}")
 
@@ -55,17 +55,17 @@ def lock(c, upgrade=False):
     try:
         deps.compile_lock(root, upgrade=upgrade)
     except subprocess.CalledProcessError as e:
-        raise Exit(f"uv could not resolve pyproject.toml (exit {e.returncode}) — "
+        raise EnvError(f"uv could not resolve pyproject.toml (exit {e.returncode}) — "
                    "read uv's message above, fix the requirement, run again")
     problems = deps.agreement_problems(root)
     if problems:
-        raise Exit("; ".join(problems) + " — fix pyproject.toml and run inv env.lock again")
+        raise EnvError("; ".join(problems) + " — fix pyproject.toml and run inv env.lock again")
     print(f"wrote {deps.LOCK}, {deps.DEV_LOCK} and {deps.ENV_YML}")
 
 
 @task(help={"name": "kernel name (default fastcourse)"})
 def kernel(c, name="fastcourse"):
     """Register this environment's Python as a Jupyter kernel."""
-    from fastcourse.notebooks import register_kernel
+    from fastcourse.nb.run import register_kernel
 
     print(f"kernel {name!r} registered as {register_kernel(name)!r}")

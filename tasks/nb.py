@@ -14,9 +14,10 @@ import secrets
 import sys
 from pathlib import Path
 
-from fastcourse import nbpatch, notebooks as nbs
+from fastcourse.console import table
 from fastcourse.errors import NotebookError, OptionError
-from fastcourse.util import project_root, table
+from fastcourse.nb import patch as nbpatch, run as nbs
+from fastcourse.paths import project_root
 
 from ._opts import number, paths_after, task
 

@@ -7,11 +7,10 @@
 import os
 from pathlib import Path
 
-from invoke import Exit
-
-from fastcourse import doctor, platforms as pf
-from fastcourse.containers import REPO
-from fastcourse.util import table
+from fastcourse.console import table
+from fastcourse.env import doctor, platforms as pf
+from fastcourse.errors import EnvError
+from fastcourse.paths import checkout
 
 from ._opts import task
 
@@ -29,7 +28,7 @@ def _home(root: Path) -> Path:
 def _show(rows, apply, what):
     print(table(rows))
     if any(r["state"] == "FAILED" for r in rows):
-        raise Exit(f"{what}: a step failed (above) — fix it and run again; done steps are skipped")
+        raise EnvError(f"{what}: a step failed (above) — fix it and run again; done steps are skipped")
     if not apply and any(r["state"] == "to do" for r in rows):
         print(f"\nthis is the plan; run `inv {what} --apply` to perform the steps marked 'to do'")
 
@@ -40,11 +39,11 @@ def wsl(c, apply=False):
     root = _root()
     if not pf.is_wsl(root):
         kind = doctor.detect_platform(root)["kind"]
-        raise Exit(f"setup.wsl is for Windows Subsystem for Linux, and this machine is {kind} — "
+        raise EnvError(f"setup.wsl is for Windows Subsystem for Linux, and this machine is {kind} — "
                    "use `bash scripts/setup.sh` instead")
-    rows = pf.run_plan(pf.wsl_steps(REPO, _home(root)), apply)
+    rows = pf.run_plan(pf.wsl_steps(checkout(), _home(root)), apply)
     _show(rows, apply, "setup.wsl")
-    print(f"\nThis project in Windows: {pf.windows_path(REPO)}\nOpen it in Explorer: explorer.exe .")
+    print(f"\nThis project in Windows: {pf.windows_path(checkout())}\nOpen it in Explorer: explorer.exe .")
 
 
 @task(help={"apply": "perform the plan (default: only show it)"})
@@ -52,6 +51,6 @@ def paperspace(c, apply=False):
     """Set up a Paperspace Gradient notebook: persist caches/config in /storage, pre-run.sh, course notebooks."""
     root = _root()
     if doctor.detect_platform(root)["kind"] != "paperspace" and not (root / "storage").is_dir():
-        raise Exit("setup.paperspace is for Paperspace Gradient notebooks (no PAPERSPACE_* variables and no "
+        raise EnvError("setup.paperspace is for Paperspace Gradient notebooks (no PAPERSPACE_* variables and no "
                    "/storage here) — on other machines use `bash scripts/setup.sh`")
-    _show(pf.run_plan(pf.paperspace_steps(root, _home(root), REPO), apply), apply, "setup.paperspace")
+    _show(pf.run_plan(pf.paperspace_steps(root, _home(root), checkout()), apply), apply, "setup.paperspace")

@@ -1,15 +1,15 @@
 """Training and prediction.
 
-    inv train [--data PATH] [--name NAME] [--epochs N] ... [--procs N]
+    inv train [--task vision|tabular|collab|segment] [--data PATH] [--name NAME] [--epochs N] ... [--procs N]
     inv predict PATH [--model models/NAME] [--json]    (several: inv predict a.jpg -- b.jpg dir/)
 """
 
 import json as jsonlib
 import sys
 
-from fastcourse import train as tr
 from fastcourse.errors import DataError
-from fastcourse.util import model_dir, project_root
+from fastcourse.paths import model_dir, project_root
+from fastcourse.train import config as tc, vision
 
 from ._opts import number, paths_after, task
 
@@ -17,16 +17,16 @@ HELP = {
     "task": "vision (default) | tabular | collab | segment: lesson 1's applications",
     "data": "folder with one sub-folder per class, a dataset name from inv data.*, or for the other tasks "
             "adult | movielens | camvid (the course's datasets, online); default: an embedded dataset",
-    "name": f"model name: artifacts go to models/NAME (default {tr.NAME}, or the task's name)",
-    "arch": f"torchvision or timm architecture (default {tr.ARCH})",
-    "size": f"image side in pixels (default {tr.SIZE})",
-    "resize": f"squish | crop | pad (default {tr.RESIZE})",
-    "epochs": f"training epochs (default {tr.EPOCHS} for vision; each task has its own)",
+    "name": f"model name: artifacts go to models/NAME (default {vision.NAME}, or the task's name)",
+    "arch": f"torchvision or timm architecture (default {vision.ARCH})",
+    "size": f"image side in pixels (default {vision.SIZE})",
+    "resize": "squish | crop | pad (default squish)",
+    "epochs": f"training epochs (default {vision.EPOCHS} for vision; each task has its own)",
     "lr": "peak learning rate (default: the recipe's)",
-    "bs": f"batch size (default {tr.BS})",
+    "bs": f"batch size (default {vision.BS} for vision; each task has its own)",
     "pretrained": "require pretrained weights (default: use them when they can be downloaded)",
     "no_pretrained": "train from scratch without trying to download weights",
-    "seed": f"random seed (default {tr.SEED})",
+    "seed": "random seed (default 42)",
     "procs": "processes for distributed training through accelerate (GPUs, or CPU processes with gloo)",
     "machines": "number of machines for multi-node training (with --machine-rank and --main-ip)",
     "machine_rank": "this machine's rank in a multi-node run (0 = main)",
@@ -35,40 +35,29 @@ HELP = {
 
 
 @task(default=True, help=HELP)
-def train(c, task="vision", data=None, name=None, arch=tr.ARCH, size=str(tr.SIZE), resize=tr.RESIZE, epochs=None,
-          lr=None, bs=str(tr.BS), pretrained=False, no_pretrained=False, seed=str(tr.SEED), procs="1",
-          machines="1", machine_rank="0", main_ip=None):
+def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="squish", epochs=None, lr=None,
+          bs=None, pretrained=False, no_pretrained=False, seed="42", procs="1", machines="1", machine_rank="0",
+          main_ip=None):
     """Train a model (default: an image classifier on the embedded digits, offline), export it, write a report."""
-    from fastcourse.applications import TASKS, module
+    from fastcourse.train import distributed, run
 
-    if task not in TASKS:
-        module(task)  # the one-line error naming the tasks
-    epochs = epochs or str(tr.EPOCHS if task == "vision" else module(task).EPOCHS)
-    name = name if name is not None else (tr.NAME if task == "vision" else task)
-    ints = {k: number(int, k, v, lo) for k, v, lo in (("size", size, 1), ("epochs", epochs, 1), ("bs", bs, 1),
-                                                      ("seed", seed, 0), ("procs", procs, 1),
+    tc.task_module(task)  # the one-line error naming the tasks
+    opt = lambda key, value, lo: None if value is None else number(int, key, value, lo)  # noqa: E731
+    ints = {k: number(int, k, v, lo) for k, v, lo in (("seed", seed, 0), ("procs", procs, 1),
                                                       ("machines", machines, 1), ("machine_rank", machine_rank, 0))}
-    cfg = tr.TrainConfig(data=data, name=name, arch=arch, size=ints["size"], resize=resize, epochs=ints["epochs"],
-                         lr=number(float, "lr", lr) if lr else None, bs=ints["bs"], seed=ints["seed"],
-                         pretrained=False if no_pretrained else (True if pretrained else None), task=task)
+    cfg = tc.TrainConfig(task=task, data=data, name=name, arch=arch, size=opt("size", size, 1), resize=resize,
+                         epochs=opt("epochs", epochs, 1), lr=number(float, "lr", lr) if lr else None,
+                         bs=opt("bs", bs, 1), seed=ints["seed"],
+                         pretrained=False if no_pretrained else (True if pretrained else None))
     root = project_root()
     if ints["procs"] > 1 or ints["machines"] > 1:
-        metrics = tr.launch(cfg, root, ints["procs"], ints["machines"], ints["machine_rank"], main_ip)
+        metrics = distributed.launch(cfg, root, ints["procs"], ints["machines"], ints["machine_rank"], main_ip)
     else:
-        metrics = tr.train(cfg, root)
+        metrics = run.train(cfg, root)
     out = model_dir(root, cfg.name)
-    print(f"\n{headline(metrics)} on {metrics['valid_items']} held-out items, {metrics['wall_s']} s; "
-          f"model and report in {out}/")
+    print(f"\n{tc.task_module(task).headline(metrics)} on {metrics['valid_items']} held-out items, "
+          f"{metrics['wall_s']} s; model and report in {out}/")
     print(f"report: {out / 'report.html'}")
-
-
-def headline(metrics: dict) -> str:
-    """The one number that says how good the model is, per task."""
-    if "pixel_accuracy" in metrics:
-        return f"pixel accuracy {metrics['pixel_accuracy']:.2%}"
-    if "valid_mse" in metrics:
-        return f"validation MSE {metrics['valid_mse']:.4f} (noise floor {metrics['noise_floor_mse']:.4f})"
-    return f"error rate {metrics['error_rate']:.2%}"
 
 
 @task(optional=["path"], help={
@@ -87,7 +76,7 @@ def predict(c, path=None, model="models/digits", json=False, bs="64", out=None):
         raise DataError("predict needs at least one image or directory — e.g. inv predict photo.jpg")
     folder = project_root() / model
     if _task_of(folder) != "vision":
-        from fastcourse.applications import predict as predict_other
+        from fastcourse.train.run import predict as predict_other
 
         print("\n".join(predict_other(folder, paths, project_root() / out if out else None)))
         return

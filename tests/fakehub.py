@@ -12,7 +12,6 @@ import json
 from http.server import BaseHTTPRequestHandler
 
 import yaml
-
 from localserver import LocalServer
 
 VALID_TOKEN = "hf_validTOKENfor0the0fake0hub00000000"

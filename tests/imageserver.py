@@ -9,9 +9,8 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
 
 import numpy as np
-from PIL import Image, ImageDraw
-
 from localserver import LocalServer
+from PIL import Image, ImageDraw
 
 SLOW_S = 3.0  # /slow.jpg answers after this long
 

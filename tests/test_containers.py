@@ -1,16 +1,14 @@
-"""Issue 7: container files (hadolint + structure), docker tasks without an engine, WSL and Paperspace setup."""
+"""inv docker.*: lint, engines (Docker or Podman), the CA bundle as a secret, the GitHub workflow."""
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
-from fastcourse import containers as ct, platforms as pf
 from conftest import REPO, run_inv
+
+from fastcourse.containers import lint as ct
 
 
 def test_docker_lint_passes():
@@ -90,14 +88,14 @@ def test_docker_tasks_without_a_working_engine(tmp_path, task, engines, message)
                                                      ("podman", {"docker", "podman"}, "podman")])
 def test_engine_detection(choice, present, chosen):
     """The engine should be docker when both exist, podman otherwise, or the one --engine names."""
-    from fastcourse import engines as en
+    from fastcourse.containers import engines as en
 
     assert en.find(choice, which=lambda n: n if n in present else None) == chosen
 
 
 def test_engine_choice_errors():
     """An unknown --engine, or a named one that is missing, should be a one-line error naming both engines."""
-    from fastcourse import engines as en
+    from fastcourse.containers import engines as en
     from fastcourse.errors import UserError
 
     with pytest.raises(UserError, match="not one of docker, podman"):
@@ -112,7 +110,7 @@ def test_engine_choice_errors():
 ])
 def test_gpu_route_checked_per_engine(monkeypatch, engine, stdout, cdi, message):
     """--gpu should need Docker's NVIDIA runtime, or a CDI spec for Podman (faked: no GPU host here)."""
-    from fastcourse import engines as en
+    from fastcourse.containers import engines as en
     from fastcourse.errors import UserError
 
     monkeypatch.setattr(en, "CDI_SPECS", ())
@@ -125,7 +123,7 @@ def test_gpu_route_checked_per_engine(monkeypatch, engine, stdout, cdi, message)
 
 def test_ca_bundle_is_a_build_secret_never_a_layer(tmp_path):
     """--ca-bundle should become a build secret; the Dockerfile mounts it for pip only, and copies no certificate."""
-    from fastcourse import engines as en
+    from fastcourse.containers import engines as en
     from fastcourse.errors import UserError
 
     ca = tmp_path / "ca.pem"
@@ -141,7 +139,7 @@ def test_ca_bundle_is_a_build_secret_never_a_layer(tmp_path):
 
 def test_healthcheck_command_is_read_from_the_dockerfile():
     """docker.test runs the image's own HEALTHCHECK command, read from the Dockerfile."""
-    from fastcourse import engines as en
+    from fastcourse.containers import engines as en
 
     cmd = en.healthcheck_command(REPO / ct.DOCKERFILE)
     assert cmd[0] == "python" and "http://127.0.0.1:8888/api" in cmd[-1]
@@ -153,123 +151,6 @@ def test_podman_gpu_override_uses_cdi():
 
     lab = yaml.safe_load((REPO / ct.COMPOSE_CDI).read_text())["services"]["lab"]
     assert lab["devices"] == ["nvidia.com/gpu=all"]
-
-
-def snapshot(root: Path) -> dict:
-    """Every path under root: link target or content hash."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        out[rel] = ("link", os.readlink(p)) if p.is_symlink() else (
-            "file", hashlib.sha256(p.read_bytes()).hexdigest()) if p.is_file() else ("dir",)
-    return out
-
-
-@pytest.fixture
-def course_repo(tmp_path):
-    """A local git repository standing in for fast.ai's course22 on GitHub."""
-    src = tmp_path / "upstream"
-    src.mkdir()
-    (src / "00-is-it-a-bird.ipynb").write_text(json.dumps(
-        {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(src)]
-    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "course"]):
-        subprocess.run(git + cmd, check=True)
-    return f"file://{src}"
-
-
-def test_paperspace_setup_on_fake_root(tmp_path, course_repo):
-    """setup.paperspace should link caches into /storage, write pre-run.sh, fetch notebooks; twice = no change."""
-    root = tmp_path / "fakeroot"
-    (root / "storage").mkdir(parents=True)
-    home = root / str(Path.home()).lstrip("/")
-    (home / ".fastai").mkdir(parents=True)
-    (home / ".fastai/config.ini").write_text("learner's config")
-    (root / "storage/home/.ssh").mkdir(parents=True)
-    (root / "storage/home/.ssh/id_ed25519").write_text("key kept in storage")
-    env = {"FASTCOURSE_ROOT": str(root), "PAPERSPACE_NOTEBOOK_REPO_ID": "x", "FASTCOURSE_COURSE_REPO": course_repo}
-    plan = run_inv("setup.paperspace", home=tmp_path, env=env)
-    assert plan.returncode == 0 and "to do" in plan.stdout and "--apply" in plan.stdout
-    assert not (root / "storage/pre-run.sh").exists()  # the plan changes nothing
-    first = run_inv("setup.paperspace", "--apply", home=tmp_path, env=env)
-    assert first.returncode == 0, first.stdout + first.stderr
-    for name in pf.PERSIST:
-        assert (home / name).is_symlink() and os.readlink(home / name) == str(root / "storage/home" / name)
-    assert (home / ".fastai/config.ini").read_text() == "learner's config"  # moved, not lost
-    assert (home / ".ssh/id_ed25519").read_text() == "key kept in storage"
-    script = root / "storage/pre-run.sh"
-    assert os.access(script, os.X_OK) and f'relink "{home / ".fastai"}"' in script.read_text()
-    assert (root / "notebooks/course22/00-is-it-a-bird.ipynb").exists()
-    before = snapshot(root)
-    second = run_inv("setup.paperspace", "--apply", home=tmp_path, env=env)
-    assert second.returncode == 0 and "to do" not in second.stdout and "done now" not in second.stdout
-    assert snapshot(root) == before
-
-
-def test_pre_run_script_restores_links(tmp_path):
-    """pre-run.sh should relink a home folder that a restart left as a plain folder, keeping differing files."""
-    root, home = tmp_path / "r", tmp_path / "r/home/me"
-    storage = root / "storage"
-    (storage / "home/.fastai").mkdir(parents=True)
-    (storage / "home/.fastai/a.txt").write_text("persisted")
-    (home / ".fastai").mkdir(parents=True)
-    (home / ".fastai/a.txt").write_text("fresh and different")
-    script = tmp_path / "pre-run.sh"
-    script.write_text(pf.pre_run(home, storage, tmp_path))
-    for _ in range(2):  # idempotent
-        r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={**os.environ, "HOME": str(home)})
-        assert r.returncode == 0, r.stderr
-    assert (home / ".fastai").is_symlink() and (home / ".fastai/a.txt").read_text() == "persisted"
-    aside = list(home.glob(".fastai.replaced-*"))
-    assert len(aside) == 1 and (aside[0] / "a.txt").read_text() == "fresh and different"
-
-
-def test_wsl_plan_and_apply_with_fake_system(tmp_path):
-    """setup.wsl should plan, apply missing steps once (commands recorded), and do nothing the second time."""
-    installed, calls = set(), []
-
-    def run(cmd, **kw):
-        calls.append(cmd)
-        ok = (cmd[:2] == ["dpkg", "-s"] and cmd[2] in installed) or cmd[0] in ("wslpath",)
-        if cmd[:3] == ["sudo", "apt-get", "install"]:
-            installed.update(pf.APT)
-            ok = True
-        if cmd[0] == "bash":
-            (tmp_path / "project/.venv").mkdir(parents=True)
-            (tmp_path / "project/.venv/.fastcourse-lock").write_text("x")
-            ok = True
-        return subprocess.CompletedProcess(cmd, 0 if ok else 1, "\\\\wsl$\\Ubuntu\\home\\me\\project\n", "")
-
-    home = tmp_path / "home"
-    home.mkdir()
-    steps = lambda: pf.wsl_steps(tmp_path / "project", home, run=run, which=lambda name: None)
-    plan = pf.run_plan(steps(), apply=False)
-    assert [r["state"] for r in plan].count("to do") == 6 and not (home / ".bashrc").exists()
-    first = pf.run_plan(steps(), apply=True)
-    assert {r["step"]: r["state"] for r in first}["the course environment (.venv)"] == "done now"
-    assert sum(c[:2] == ["sudo", "apt-get"] for c in calls) == 1
-    bashrc = (home / ".bashrc").read_text()
-    calls.clear()
-    second = pf.run_plan(steps(), apply=True)
-    assert not any(c[0] in ("sudo", "bash") for c in calls) and (home / ".bashrc").read_text() == bashrc
-    manual = {r["step"]: r["action"] for r in second if r["state"] == "to do"}
-    assert "Windows" in manual["NVIDIA driver visible (nvidia-smi)"] and "code ." in manual["VS Code from WSL (code .)"]
-    assert pf.windows_path(Path("/home/me/project"), run=run) == "\\\\wsl$\\Ubuntu\\home\\me\\project"
-
-
-def test_setup_tasks_refuse_other_platforms_and_print_windows_path(tmp_path):
-    """setup.wsl should refuse outside WSL, and in WSL always print the Windows path and explorer.exe."""
-    root = tmp_path / "root"
-    (root / "proc").mkdir(parents=True)
-    (root / "proc/version").write_text("Linux version 6.1.0 (gcc)")
-    p = run_inv("setup.wsl", home=tmp_path, env={"FASTCOURSE_ROOT": str(root)})
-    assert p.returncode != 0 and "Windows Subsystem for Linux" in p.stderr
-    (root / "proc/version").write_text("Linux version 5.15.146.1-microsoft-standard-WSL2")
-    p = run_inv("setup.wsl", home=tmp_path, env={"FASTCOURSE_ROOT": str(root), "WSL_DISTRO_NAME": "Ubuntu-22.04"})
-    assert p.returncode == 0, p.stderr
-    assert "\\\\wsl$\\Ubuntu-22.04\\" in p.stdout and "explorer.exe ." in p.stdout
-    q = run_inv("setup.paperspace", home=tmp_path, env={"FASTCOURSE_ROOT": str(root)})
-    assert q.returncode != 0 and "Paperspace" in q.stderr
 
 
 @pytest.mark.parametrize("broken", [False, True])

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .errors import DataError, ModelError
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-MAX_PIXELS = 50_000_000  # larger images are bombs (Pillow warns at 89M); fetch.FetchOptions.max_pixels is the same
-# limit, kept there as a literal: importing this module (numpy) would slow every `inv` start-up
+from .images import fit_image, iter_images, open_image
 SPEC_KEYS = ("classes", "size", "resize", "pad_mode", "mean", "std")
 
 
@@ -64,54 +60,6 @@ class PortableModel:
         """Label and per-class probabilities for each image."""
         return [{"label": self.classes[int(p.argmax())],
                  "probs": {c: float(v) for c, v in zip(self.classes, p)}} for p in self.probs(images)]
-
-
-def fit_image(img: Image.Image, size: tuple[int, int], method: str, pad_mode: str) -> Image.Image:
-    """fastai's validation-time Resize (squish / centre crop / centre pad) with PIL and NumPy."""
-    w, h = img.size
-    tw, th = size
-    if method == "squish":
-        return img.resize((tw, th), Image.Resampling.BILINEAR)
-    fits = (lambda a, b: a < b) if method == "crop" else (lambda a, b: a > b)
-    m = w / tw if fits(w / tw, h / th) else h / th
-    cw, ch = int(m * tw), int(m * th)
-    left, top = int(0.5 * (w - cw)), int(0.5 * (h - ch))
-    if left >= 0 or top >= 0 or left + cw <= w or top + ch <= h:  # crop what lies inside
-        img = img.crop((max(left, 0), max(top, 0), min(left + cw, w), min(top + ch, h)))
-    if left < 0 or top < 0 or left + cw >= w or top + ch >= h:  # then pad what lies outside
-        pads = ((max(-top, 0), max(ch - h + top, 0)), (max(-left, 0), max(cw - w + left, 0)), (0, 0))
-        mode = {"reflection": "reflect", "border": "edge"}.get(pad_mode.lower(), "constant")
-        img = Image.fromarray(np.pad(np.asarray(img), pads, mode=mode))
-    return img.resize((tw, th), Image.Resampling.BILINEAR)
-
-
-def iter_images(paths: list[str | Path]):
-    """Expand files and directories into (path, error) pairs, files sorted, directories recursed."""
-    for p in map(Path, paths):
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTS:
-                    yield f, None
-        elif p.is_file():
-            yield p, None
-        else:
-            yield p, "no such file"
-
-
-def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open and fully decode an image; DataError naming the file when it is unreadable or a bomb."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.width * im.height > max_pixels:
-                    raise DataError(f"{path}: {im.width}x{im.height} pixels — refused as a decompression bomb")
-                im.load()
-                return im.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"{path}: refused as a decompression bomb ({str(e)[:60]})") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"{path}: not a readable image ({e.__class__.__name__})") from e
 
 
 def predict_paths(model: PortableModel, paths: list, bs: int = 64):

@@ -1,0 +1,1 @@
+"""Datasets (inv data.*): search, fetch, the embedded offline datasets, cleaning, Kaggle competitions."""

@@ -1,0 +1,93 @@
+"""The one pipeline that trains any task into models/NAME as a unit: data, learner, fit, export, report.
+
+    from fastcourse.train import TrainConfig, train
+    metrics = train(TrainConfig(task="tabular"), root)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..fileio import folder_lock
+from ..paths import model_dir
+from .config import TrainConfig, task_module
+from . import recipe
+from .recipe import device, log, rank
+
+
+def model_locked(root: Path, name: str):
+    """The write lock of models/NAME: a file beside the folder (the folder itself is replaced as a unit)."""
+    dest = model_dir(root, name)
+    return folder_lock(dest.with_name(f".{name}.lock"), f"model {dest}")
+
+
+def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
+    """Train, export and report into models/NAME as a unit; returns the metrics (also metrics.json).
+
+    One writer per model folder (a lock beside it). A distributed run is locked by its launcher instead.
+    """
+    mod = task_module(cfg.task)
+    if hasattr(mod, "check"):
+        mod.check(cfg)  # before any file is touched
+    if distributed:
+        return _train(cfg, Path(root), mod, distributed)
+    with model_locked(root, cfg.name):
+        return _train(cfg, Path(root), mod, distributed)
+
+
+def _train(cfg: TrainConfig, root: Path, mod, distributed: bool) -> dict:
+    import os
+
+    import torch
+    from fastai.torch_core import set_seed
+
+    from ..data.folders import resolve
+    from . import export, report
+
+    start = time.time()
+    data = resolve(root, cfg.data, cfg.task)
+    set_seed(cfg.seed, reproducible=True)
+    learn, pretrained, why = mod.learner(cfg, data)
+    resolved = cfg.resolved(data=str(data), pretrained=pretrained, lr=recipe.lr(mod, cfg, pretrained),
+                            device=device(), processes=int(os.environ.get("WORLD_SIZE", 1)), recipe=why)
+    log("config: " + json.dumps(resolved))
+    if torch.cuda.is_available() and getattr(mod, "FP16", False):
+        learn.to_fp16()  # mixed precision on GPU
+    if distributed:
+        from .distributed import fit_distributed
+
+        fit_distributed(learn, lambda: recipe.fit(mod, learn, cfg, pretrained))
+    else:
+        recipe.fit(mod, learn, cfg, pretrained)
+    if rank() != 0:
+        return {}
+    with export.new_folder(model_dir(root, cfg.name)) as out:  # replaces models/NAME only when all is written
+        export.save_all(learn, out, resolved)
+        return report.write(learn, out, resolved, mod, time.time() - start, data)
+
+
+def predict(folder: Path, inputs: list[str], out: Path | None = None) -> list[str]:
+    """Predict with a tabular, collab or segment model folder (fastai's model.pkl); the lines to print."""
+    from fastai.learner import load_learner
+
+    from ..errors import ModelError
+
+    config_path = folder / "config.json"
+    if not (folder / "model.pkl").is_file() or not config_path.is_file():
+        raise ModelError(f"{folder} has no model.pkl and config.json — train one first: inv train --task ...")
+    task = json.loads(config_path.read_text()).get("task", "vision")
+    return task_module(task).predict(load_learner(folder / "model.pkl"), [Path(p) for p in inputs], out)
+
+
+def emit_csv(df, source: Path, out: Path | None) -> list[str]:
+    """Predictions as CSV: to OUT (a file, or OUT/SOURCE.predictions.csv for a folder), else as lines to print."""
+    from ..fileio import atomic_write_text
+
+    text = df.to_csv(index=False)
+    if not out:
+        return text.rstrip("\n").split("\n")
+    target = out / f"{source.stem}.predictions.csv" if out.is_dir() else out
+    atomic_write_text(target, text)
+    return [f"{source}: {len(df)} rows -> {target}"]

@@ -1,0 +1,81 @@
+"""inv data.clean: the report, decisions kept across reruns, applied into quarantine."""
+
+import csv
+import os
+from collections import Counter
+
+import pytest
+from conftest import run_inv
+
+from fastcourse.data import clean, manifest
+
+
+@pytest.mark.slow
+def test_clean_report_and_apply(inv, tmp_path):
+    """data.clean should write a report and decisions.csv; --apply quarantines and relabels, recorded in the manifest."""
+    assert inv("train", "--epochs", "1", "--size", "32", "--no-pretrained", home=tmp_path).returncode == 0
+    p = inv("data.clean", "--name", "digits", "--model", "models/digits", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    ds = tmp_path / "data/digits"
+    for name in ("report.html", "top_losses.png", "queries.png", "decisions.csv"):
+        assert (ds / "clean" / name).stat().st_size > 0
+    rows = list(csv.DictReader((ds / "clean/decisions.csv").open()))
+    assert [float(r["loss"]) for r in rows] == sorted((float(r["loss"]) for r in rows), reverse=True)
+    rows[0]["action"], rows[1]["action"], rows[1]["new_category"] = "delete", "relabel", "7" if rows[1]["category"] == "3" else "3"
+    with (ds / "clean/decisions.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, rows[0].keys())
+        w.writeheader()
+        w.writerows(rows)
+    p = inv("data.clean", "--name", "digits", "--apply", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert not (ds / rows[0]["path"]).exists()
+    assert (ds / "quarantine" / rows[0]["category"] / os.path.basename(rows[0]["path"])).exists()
+    assert (ds / "images" / rows[1]["new_category"] / os.path.basename(rows[1]["path"])).exists()
+    m = {r["url"]: r for r in manifest.read(ds / "manifest.csv")}
+    statuses = Counter(r["status"] for r in m.values())
+    assert statuses["deleted"] == 1
+    assert sum("relabeled from" in r["reason"] for r in m.values()) == 1
+    again = inv("data.clean", "--name", "digits", "--apply", home=tmp_path)
+    assert again.returncode == 0 and "already applied: 2" in again.stdout
+
+
+def test_decisions_merge_keeps_the_learners_edits():
+    """Re-scoring should keep every decision already made and add new rows as keep."""
+    old = [{"path": "images/3/a.png", "action": "delete", "new_category": ""},
+           {"path": "images/3/b.png", "action": "relabel", "new_category": "7"},
+           {"path": "images/7/gone.png", "action": "delete", "new_category": ""}]
+    scored = [{"path": "images/3/b.png", "loss": 3.0}, {"path": "images/3/a.png", "loss": 2.0},
+              {"path": "images/7/new.png", "loss": 1.0}]
+    merged = {r["path"]: (r["action"], r["new_category"]) for r in clean.merge_decisions(old, scored)}
+    assert merged == {"images/3/a.png": ("delete", ""), "images/3/b.png": ("relabel", "7"),
+                      "images/7/new.png": ("keep", ""), "images/7/gone.png": ("delete", "")}
+
+
+@pytest.mark.slow
+def test_clean_refuses_a_model_of_other_classes(trained):
+    """data.clean with a model that does not know the dataset's classes should say so, not report inf losses."""
+    home, _ = trained
+    assert run_inv("data.embedded", "--name", "other", "--classes", "3,9", home=home).returncode == 0
+    p = run_inv("data.clean", "--name", "other", "--model", "models/digits", home=home)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "the model knows ['3', '7'] but the dataset also has ['9']" in p.stderr
+    assert not (home / "data/other/clean").exists()
+
+
+@pytest.mark.slow
+def test_clean_report_rerun_keeps_decisions(trained):
+    """Re-running the cleaning report should keep what the learner wrote in decisions.csv."""
+    home, _ = trained
+    assert run_inv("data.clean", "--name", "digits", home=home).returncode == 0
+    path = home / "data/digits/clean/decisions.csv"
+    rows = list(csv.DictReader(path.open()))
+    rows[0]["action"], rows[2]["action"], rows[2]["new_category"] = "delete", "relabel", "7"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, rows[0].keys())
+        w.writeheader()
+        w.writerows(rows)
+    assert run_inv("data.clean", "--name", "digits", home=home).returncode == 0
+    again = {r["path"]: r for r in csv.DictReader(path.open())}
+    assert again[rows[0]["path"]]["action"] == "delete"
+    assert (again[rows[2]["path"]]["action"], again[rows[2]["path"]]["new_category"]) == ("relabel", "7")
+    assert len(again) == len(rows)

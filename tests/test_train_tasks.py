@@ -1,0 +1,181 @@
+"""inv train --task tabular|collab|segment, offline and through a local stand-in for fastai's dataset host."""
+
+import io
+import subprocess
+import sys
+import json
+import tarfile
+from http.server import SimpleHTTPRequestHandler
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import closed_port_url, offline_env, run_inv
+from helpers import repickle
+from localserver import LocalServer
+from PIL import Image
+
+TASK_ARTIFACTS = ("model.pkl", "config.json", "metrics.json", "plot.png", "report.html")
+
+
+@pytest.fixture(scope="module")
+def trained_tasks(tmp_path_factory):
+    """Each task trained with no other option, forced offline, in one project folder."""
+    home = tmp_path_factory.mktemp("apps")
+    env = offline_env(tmp_path_factory.mktemp("torch"))
+    runs = {task: run_inv("train", "--task", task, home=home, env=env, timeout=900)
+            for task in ("tabular", "collab", "segment")}
+    return home, runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, key, good", [("tabular", "accuracy", lambda v: v >= 0.9),
+                                             ("collab", "valid_mse", lambda v: v <= 0.25 * 1.2),
+                                             ("segment", "pixel_accuracy", lambda v: v >= 0.9)])
+def test_each_task_trains_offline_with_the_same_artifacts(trained_tasks, task, key, good):
+    """inv train --task T should train on its embedded data, offline, and write vision's set of artifacts."""
+    home, runs = trained_tasks
+    p = runs[task]
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    out = home / "models" / task
+    for name in TASK_ARTIFACTS:
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == task and good(metrics[key]), metrics
+    assert json.loads((out / "config.json").read_text())["task"] == task
+    assert p.stdout.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    with Image.open(out / "plot.png") as im:
+        assert im.width > 200 and im.height > 200
+
+
+@pytest.mark.slow
+def test_tabular_predict_csv_in_csv_out(trained_tasks, tmp_path):
+    """predict with a tabular model: a CSV of rows in, the rows with a prediction and probability out."""
+    import pandas as pd
+
+    home, _ = trained_tasks
+    rows = pd.read_csv(home / "data/penguins/penguins.csv").head(12).drop(columns=["species"])
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    p = run_inv("predict", str(tmp_path / "new.csv"), "--model", "models/tabular", "--out", str(tmp_path / "p.csv"),
+                home=home)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = pd.read_csv(tmp_path / "p.csv")
+    assert len(out) == 12 and set(out.prediction) <= {"Adelie", "Chinstrap", "Gentoo"}
+    assert (out.probability > 0).all() and (out.probability <= 1).all()
+
+
+@pytest.mark.slow
+def test_collab_predict_pairs(trained_tasks, tmp_path):
+    """predict with a collab model: user,item pairs in, a rating each out, close to the generated truth."""
+    import pandas as pd
+
+    home, _ = trained_tasks
+    truth = pd.read_csv(home / "data/ratings/ratings.csv").head(200)
+    truth[["user", "item"]].to_csv(tmp_path / "pairs.csv", index=False)
+    p = run_inv("predict", str(tmp_path / "pairs.csv"), "--model", "models/collab", home=home)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = pd.read_csv(io.StringIO(p.stdout))
+    assert list(out.columns) == ["user", "item", "rating"] and len(out) == 200
+    assert float(((out.rating - truth.rating) ** 2).mean()) < 0.5
+
+
+@pytest.mark.slow
+def test_segment_predict_writes_masks(trained_tasks, tmp_path):
+    """predict with a segmentation model: images in, one mask PNG of class indices each out."""
+    home, _ = trained_tasks
+    images = sorted((home / "data/shapes/images").glob("*.png"))[:3]
+    p = run_inv("predict", str(images[0]), "--model", "models/segment", "--out", str(tmp_path), "--",
+                *map(str, images[1:]), home=home)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for img in images:
+        mask = np.asarray(Image.open(tmp_path / f"{img.stem}_mask.png"))
+        truth = np.asarray(Image.open(home / "data/shapes/labels" / f"{img.stem}_P.png"))
+        assert mask.shape == truth.shape and (mask == truth).mean() > 0.8
+
+
+def _tgz(root: Path, name: str, files: dict) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for rel, data in files.items():
+            info = tarfile.TarInfo(f"{name}/{rel}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (root / f"{name}.tgz").write_bytes(buf.getvalue())
+
+
+def _png(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def course_mirror(root: Path) -> Path:
+    """Small stand-ins for fastai's adult_sample, movie_lens_sample and camvid_tiny, in their layouts."""
+    rng = np.random.default_rng(0)
+    cols = "age,workclass,fnlwgt,education,education-num,marital-status,occupation,relationship,race,sex,salary\n"
+    rows = "".join(f"{20 + i % 50},Private,{1000 + i},Bachelors,{9 + i % 5},Never-married,Sales,Husband,White,"
+                   f"Male,{'>=50k' if i % 3 else '<50k'}\n" for i in range(120))
+    _tgz(root, "adult_sample", {"adult.csv": (cols + rows).encode()})
+    ratings = "userId,movieId,rating,timestamp\n" + "".join(
+        f"{u},{m},{(u * m) % 5 + 1}.0,0\n" for u in range(30) for m in range(20))
+    _tgz(root, "movie_lens_sample", {"ratings.csv": ratings.encode()})
+    files = {"codes.txt": b"Void\nRoad\n"}
+    for i in range(10):
+        mask = (rng.random((32, 32)) > 0.5).astype(np.uint8)
+        files[f"images/f{i}.png"] = _png((mask[..., None] * 200 + 20).repeat(3, 2).astype(np.uint8))
+        files[f"labels/f{i}_P.png"] = _png(mask)
+    _tgz(root, "camvid_tiny", files)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, name", [("tabular", "adult"), ("collab", "movielens"), ("segment", "camvid")])
+def test_course_datasets_through_untar_data(tmp_path, task, name):
+    """--data adult|movielens|camvid should go through fastai's untar_data (here from a local mirror)."""
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "home").mkdir()
+    mirror = course_mirror(tmp_path / "mirror")
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(mirror), **k)
+
+        def log_message(self, *a):
+            pass
+
+    env = {**offline_env(tmp_path / "torch"), "FASTAI_HOME": str(tmp_path / "fastai"), "NO_PROXY": "127.0.0.1",
+           "no_proxy": "127.0.0.1"}
+    with LocalServer(Handler) as server:
+        env["FASTCOURSE_DATA_MIRROR"] = server.base
+        p = run_inv("train", "--task", task, "--data", name, "--epochs", "1", home=tmp_path / "home",
+                    env=env, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    config = json.loads((tmp_path / "home/models" / task / "config.json").read_text())
+    assert config["data"].startswith(str(tmp_path / "fastai"))
+
+
+@pytest.mark.slow
+def test_course_dataset_offline_is_one_line(tmp_path):
+    """With the dataset host unreachable, --data adult should fail in one line pointing at the offline default."""
+    env = {"FASTCOURSE_DATA_MIRROR": closed_port_url(), "FASTAI_HOME": str(tmp_path / "fastai")}
+    p = run_inv("train", "--task", "tabular", "--data", "adult", home=tmp_path, env=env)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip().startswith("--data adult: could not download") and "inv train --task tabular" in p.stderr
+    wrong = run_inv("train", "--task", "collab", "--data", "adult", home=tmp_path)
+    assert wrong.returncode == 1 and "use it with --task tabular" in wrong.stderr
+
+
+@pytest.mark.slow
+def test_a_segmentation_model_of_the_old_layout_still_loads(trained_tasks, tmp_path):
+    """A model.pkl pickled before the package layout (label function fastcourse.segment.label_of) should load."""
+    home, _ = trained_tasks
+    old = tmp_path / "model.pkl"
+    repickle(home / "models/segment/model.pkl", old, {"fastcourse.data.folders": "fastcourse.segment",
+                                                      "camvid_label": "label_of"})
+    assert b"fastcourse.segment" in old.read_bytes().replace(b"\n", b"")
+    image = sorted((home / "data/shapes/images").glob("*.png"))[0]
+    code = ("import sys\nfrom fastai.learner import load_learner\nlearn = load_learner(sys.argv[1])\n"
+            "print('MASK', tuple(learn.predict(sys.argv[2])[0].shape))")
+    r = subprocess.run([sys.executable, "-c", code, str(old), str(image)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "MASK (40, 40)" in r.stdout
