@@ -24,7 +24,7 @@ def model_dir(model: str) -> Path:
                                          "share": "also create a temporary public gradio.live link"})
 def serve(c, model="models/digits", port="7860", share=False):
     """Serve the model as a local gradio app on 127.0.0.1 (upload, webcam or paste an image)."""
-    from fastcourse.serve.app import make_app
+    from fastcourse.serve.interfaces import make_app
     from fastcourse.serve.bundle import example_images, model_config
 
     port = number(int, "port", port, 1, 65535)

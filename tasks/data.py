@@ -76,12 +76,14 @@ def write_embedded(c, name=embedded.NAME, classes=",".join(embedded.CLASSES)):
     print(f"images: {ds / 'images'}")
 
 
-@task(help={"comp": "competition slug as in its URL, e.g. titanic or paddy-disease-classification"})
-def kaggle(c, comp):
+@task(help={"comp": "competition slug as in its URL, e.g. titanic or paddy-disease-classification",
+            "timeout": "seconds the whole download may take (default 14400); run again to resume",
+            "stall": "seconds without a new byte before the download is stopped (default 120); run again to resume"})
+def kaggle(c, comp, timeout="14400", stall="120"):
     """Download and unzip a Kaggle competition's data into data/kaggle/COMP/ (needs Kaggle credentials)."""
     from fastcourse.data import kaggle as kg
 
-    dest = kg.download(comp)
+    dest = kg.download(comp, deadline=number(float, "timeout", timeout, 1), stall=number(float, "stall", stall, 1))
     files = sorted(p for p in dest.rglob("*") if p.is_file())
     print(f"{comp}: {len(files)} files in {dest}")
 
@@ -101,10 +103,7 @@ def clean(c, name, model=None, apply=False, top="30"):
     if apply:
         if not (ds / "clean/decisions.csv").exists():
             raise DataError(f"{ds}/clean/decisions.csv not found — run inv data.clean --name {name} first")
-        try:
-            done = cl.apply(ds)
-        except DataError as e:
-            raise DataError(f"{e} — fix decisions.csv and run again (nothing after that line was applied)") from e
+        done = cl.apply(ds)
         print(", ".join(f"{k}: {v}" for k, v in done.items()) or "nothing to apply (all keep)")
         return
     path = cl.report(ds, root / (model or f"models/{name}"), top)

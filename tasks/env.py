@@ -48,12 +48,16 @@ def check(c):
     print(f"all packages match {deps.LOCK}")
 
 
-@task(help={"upgrade": "allow newer versions than the current lock (default: keep pins)"})
-def lock(c, upgrade=False):
+@task(help={"upgrade": "allow newer versions than the current lock (default: keep pins)",
+            "course": "where the course22 copy is (default course22): the next command printed checks it"})
+def lock(c, upgrade=False, course="course22"):
     """Re-resolve pyproject.toml into requirements.lock, requirements-dev.lock and environment.yml (uses uv)."""
     root = project_root()
     try:
         deps.compile_lock(root, upgrade=upgrade)
+    except subprocess.TimeoutExpired:
+        raise EnvError(f"uv took over {deps.RESOLVE_S} s to resolve the lock — check the network to the package "
+                       "index, then run again") from None
     except subprocess.CalledProcessError as e:
         raise EnvError(f"uv could not resolve pyproject.toml (exit {e.returncode}) — "
                    "read uv's message above, fix the requirement, run again")
@@ -61,6 +65,10 @@ def lock(c, upgrade=False):
     if problems:
         raise EnvError("; ".join(problems) + " — fix pyproject.toml and run inv env.lock again")
     print(f"wrote {deps.LOCK}, {deps.DEV_LOCK} and {deps.ENV_YML}")
+    copy = root / course
+    have = bool(list(copy.glob("[0-9][0-9]-*.ipynb")))
+    print("next: install it and execute the course against it, so a lock bump that breaks a lesson shows now:\n"
+          f"  bash scripts/setup.sh --dev && .venv/bin/inv nb.course {'--check' if have else '&& .venv/bin/inv nb.course --check'}")
 
 
 @task(help={"name": "kernel name (default fastcourse)"})

@@ -2,7 +2,7 @@
 
     inv nb.run [-p key=value ...] [--smoke] [-- NOTEBOOK ...]   (default: all of notebooks/)
     inv nb.export NOTEBOOK [--to PATH]
-    inv nb.course [--dest course22] [--ref main]
+    inv nb.course [--dest course22] [--ref REF]       (--check [--from PATH]: execute all eleven on stand-ins)
     inv nb.patch PATH [--no-backup]                      (more paths after `--`)
     inv nb.lab [--port 8888]
     inv nb.colab [--port 8888]                           (Colab: Connect to a local runtime)
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastcourse.console import table
 from fastcourse.errors import NotebookError, OptionError
-from fastcourse.nb import patch as nbpatch, run as nbs
+from fastcourse.nb import course as nbc, patch as nbpatch, run as nbs
 from fastcourse.paths import project_root
 
 from ._opts import number, paths_after, task
@@ -32,8 +32,10 @@ def _value(text: str):
 @task(name="run", default=True, iterable=["param"], optional=["notebook"], help={
     "notebook": "notebook to run (default: all of notebooks/); or list them after `--`",
     "param": "papermill parameter key=value (repeatable), e.g. -p epochs=2",
-    "smoke": "quick mode (smoke=True): tiny epochs and sizes, for CI"})
-def run(c, notebook=None, param=None, smoke=False):
+    "smoke": "quick mode (smoke=True): tiny epochs and sizes, in a scratch project (your data/ and models/ "
+             "are never touched), for CI",
+    "timeout": f"seconds one cell may run before the notebook is stopped (default {nbs.CELL_TIMEOUT})"})
+def run(c, notebook=None, param=None, smoke=False, timeout=str(nbs.CELL_TIMEOUT)):
     """Execute notebooks with papermill into build/notebooks/ (+ HTML) and print a summary table."""
     paths = [Path(p) for p in paths_after(c, notebook)] or nbs.default_notebooks()
     params = {}
@@ -44,10 +46,17 @@ def run(c, notebook=None, param=None, smoke=False):
         params[k.strip()] = _value(v.strip())
     if smoke:
         params["smoke"] = True
+    timeout = number(float, "timeout", timeout, 1, 7 * 86_400)
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise NotebookError(f"no such notebook: {', '.join(missing)} — see notebooks/")
-    rows = [nbs.run_notebook(p.resolve(), nbs.out_dir(), params, project_root()) for p in paths]
+    out, home = nbs.out_dir(), project_root()
+    if smoke:
+        import tempfile
+
+        home = Path(tempfile.mkdtemp(prefix="fastcourse-smoke-"))
+        print(f"smoke mode: a scratch project in {home} (your data/ and models/ are not touched)", flush=True)
+    rows = [nbs.run_notebook(p.resolve(), out, params, home, timeout) for p in paths]
     print(table(rows, ["notebook", "status", "duration", "failing cell"]))
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
@@ -91,13 +100,49 @@ def patch(c, path, no_backup=False):
                             "the others were patched")
 
 
-@task(help={"dest": "folder for the notebooks (default course22)", "ref": "branch or tag (default main)",
-            "repo": "git URL of the course notebooks (default: fast.ai's course22 on GitHub)"})
-def course(c, dest="course22", ref="main", repo=nbs.COURSE_REPO):
-    """Clone or update fast.ai's official course22 notebooks, then patch them to run here."""
+@task(help={"dest": "folder for the notebooks (default course22)",
+            "ref": "branch, tag or commit (default: the repository's default branch, master for course22)",
+            "repo": "git URL of the course notebooks (default: fast.ai's course22 on GitHub)",
+            "check": "execute all eleven notebooks on local stand-ins (scratch HOME, no network, cut training) "
+                     "and print a row per notebook; exits non-zero when one fails for a reason other than a "
+                     "named missing prerequisite",
+            "from_": "with --check: the course22 copy to check (default: DEST, as inv nb.course fetched it)",
+            "only": "with --check: only these notebooks, by number, e.g. 05 or 00,02,05",
+            "timeout": "with --check: seconds one cell may run (default 900)",
+            "full": "with --check: no cuts and full-size architectures, as a learner runs them (a GPU's work: "
+                    "09 and 10 take hours on a CPU)"})
+def course(c, dest="course22", ref=None, repo=nbc.COURSE_REPO, check=False, from_=None, only="", timeout="900",
+           full=False):
+    """Clone or update fast.ai's official course22 notebooks and patch them to run here (--check: execute them)."""
     dest_path = project_root() / dest
-    print(nbs.clone_course(dest_path, ref, repo))
+    if check:
+        _check_course(Path(from_) if from_ else dest_path, only, number(float, "timeout", timeout, 10), full)
+        return
+    print(nbc.clone_course(dest_path, ref or None, repo))
     patch(c, str(dest_path))
+
+
+def _check_course(source: Path, only: str, timeout: float, full: bool = False) -> None:
+    """Run the course check and print its table; NotebookError when a notebook failed for the kit's reasons."""
+    import time
+
+    from fastcourse.nb.check import run_check
+
+    start = time.monotonic()
+    out = project_root() / "build" / "course-check"
+    rows = run_check(source, out, timeout, only, full)
+    print(table(rows, ["notebook", "cells", "seconds", "result"]))
+    failed = [r for r in rows if r["result"] != "ok" and not r["prerequisite"]]
+    done = sum(r["result"] == "ok" for r in rows)
+    print(f"{done}/{len(rows)} notebooks ran to their last cell in {time.monotonic() - start:.0f} s "
+          f"({'full sizes' if full else 'check mode'}: local stand-ins"
+          f"{'' if full else ', cut training'}); executed copies in {out}")
+    for r in rows:
+        if r["prerequisite"]:
+            print(f"{r['notebook']}: {r['prerequisite']}")
+    if failed:
+        raise NotebookError(f"{len(failed)} notebook(s) failed: " + "; ".join(f"{r['notebook']} {r['result']}"
+                                                                           for r in failed))
 
 
 def _serve(port: str, command, banner: str) -> None:

@@ -69,13 +69,14 @@ def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="
 def predict(c, path=None, model="models/digits", json=False, bs="64", out=None):
     """Predict with a trained model: images (classifier, masks), CSV rows (tabular) or user,item pairs (collab)."""
     from fastcourse.predict import PortableModel, predict_paths
+    from fastcourse.schema import task_of
 
     bs = number(int, "bs", bs, 1)
     paths = paths_after(c, path)
     if not paths:
         raise DataError("predict needs at least one image or directory — e.g. inv predict photo.jpg")
     folder = project_root() / model
-    if _task_of(folder) != "vision":
+    if task_of(folder) != "vision":
         from fastcourse.train.run import predict as predict_other
 
         print("\n".join(predict_other(folder, paths, project_root() / out if out else None)))
@@ -93,11 +94,3 @@ def predict(c, path=None, model="models/digits", json=False, bs="64", out=None):
             print(f"{path}: {result['label']}  ({probs})")
     if failed:
         raise DataError(f"{failed} file(s) could not be predicted (named above) — fix or remove them; the others were predicted")
-
-
-def _task_of(folder) -> str:
-    """The task a model folder was trained for (its config.json), vision when unknown."""
-    try:
-        return jsonlib.loads((folder / "config.json").read_text()).get("task", "vision")
-    except (OSError, ValueError):
-        return "vision"

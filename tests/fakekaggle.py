@@ -20,9 +20,15 @@ def titanic_zip() -> bytes:
 
 
 class FakeKaggle(LocalServer):
-    """Kaggle's API as kagglesdk calls it: POST .../DownloadDataFiles redirects to the zip, or refuses."""
+    """Kaggle's API as kagglesdk calls it: POST .../DownloadDataFiles redirects to the zip, or refuses.
 
-    def __init__(self, refuse: int | None = None):
+    `body` replaces the titanic zip; `mode` "hang" accepts the POST and never answers, "drip" sends the zip's
+    headers and then a byte now and then (a server that keeps the connection alive without progress).
+    """
+
+    def __init__(self, refuse: int | None = None, body: bytes | None = None, mode: str = "ok"):
+        import time
+
         outer = self
         self.calls = []
 
@@ -33,6 +39,9 @@ class FakeKaggle(LocalServer):
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.calls.append(self.path)
+                if mode == "hang":
+                    time.sleep(60)
+                    return
                 if refuse:
                     body = json.dumps({"code": refuse, "message": "refused"}).encode()
                     self.send_response(refuse)
@@ -47,12 +56,17 @@ class FakeKaggle(LocalServer):
                 self.end_headers()
 
             def do_GET(self):
-                body = titanic_zip()
+                data = body if body is not None else titanic_zip()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/zip")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(data) + (10**6 if mode == "drip" else 0)))
                 self.end_headers()
-                self.wfile.write(body)
+                if mode == "drip":  # a first chunk, then nothing more for a long while
+                    self.wfile.write(data[:100])
+                    self.wfile.flush()
+                    time.sleep(60)
+                    return
+                self.wfile.write(data)
 
         try:
             self.httpd = _Server(("127.0.0.1", 7777), Handler)

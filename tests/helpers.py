@@ -67,7 +67,8 @@ def bad_notebook(path: Path) -> Path:
 
 
 def setup_project(home: Path) -> None:
-    """What a learner's project holds before the hostile command: data, a model, a bundle, notebooks."""
+    """What a learner's project holds before a hostile command: data, models, notebooks, and bad inputs of
+    every kind the hostile tables use (bad folders, links out, other encodings, broken model files)."""
     embedded.write_digits(home)
     (home / "data/keep/notes.txt").parent.mkdir(parents=True)
     (home / "data/keep/notes.txt").write_text("mine")
@@ -78,10 +79,46 @@ def setup_project(home: Path) -> None:
     bomb(home / "inputs/bomb.png")
     bad_notebook(home / "nbs/broken.ipynb")
     (home / "urls/bin.txt").parent.mkdir()
-    (home / "urls/bin.txt").write_bytes(b"\xff\xfe\x00binary")
+    (home / "urls/bin.txt").write_bytes(b"\x89PNG\x00\xff binary")
+    (home / "urls/utf16.txt").write_text("http://127.0.0.1:9/a.jpg\n", encoding="utf-16")
     clean = home / "data/digits/clean"
     clean.mkdir()
     (clean / "decisions.csv").write_text("file,verdict\n0001.png,delete\n")
+    outside = home / "elsewhere"  # a folder outside every task's own, that links point into
+    (outside / "cats").mkdir(parents=True)
+    png(outside / "cats/1.png")
+    (home / "models/linked").symlink_to(outside, target_is_directory=True)
+    (home / "tables").mkdir()
+    (home / "tables/header.csv").write_text("island,sex,bill_length_mm,bill_depth_mm,flipper_length_mm,"
+                                            "body_mass_g,year,species\n")
+    penguins = (home / "tables/header.csv").read_text() + "".join(
+        f"Biscoe,male,{40 + i % 7},{17 + i % 3},{190 + i},{4000 + 10 * i},2008,{'Adelie' if i % 2 else 'Gentoo'}\n"
+        for i in range(30))
+    (home / "tables/text.csv").write_text(penguins.replace("4010,", "heavy,", 1))
+    (home / "tables/few.csv").write_text("\n".join(penguins.splitlines()[:6]) + "\n")
+    (home / "tables/nocol.csv").write_text(penguins.replace(",body_mass_g", "", 1))
+    (home / "tables/utf16.csv").write_text(penguins, encoding="utf-16")
+    (home / "tables/ratings.csv").write_text("user,item,rating\n" + "".join(f"{i},{i % 5},x{i}\n" for i in range(30)))
+    (home / "tables/noitem.csv").write_text("user,rating\n1,3\n")
+    tiny_dataset(home, "unknownpath", "images/a/nothere.png,delete,\n")
+    tiny_dataset(home, "qlink", "images/a/1.png,delete,\n")
+    (home / "data/qlink/quarantine").symlink_to(outside, target_is_directory=True)
+    tiny_dataset(home, "classlink", "images/a/1.png,relabel,cats\n")
+    (home / "data/classlink/images/cats").symlink_to(outside / "cats", target_is_directory=True)
+    tiny_dataset(home, "utf16dec", "images/a/1.png,delete,\n", encoding="utf-16")
+    (home / "urls/cats.txt").write_text("http://127.0.0.1:9/a.jpg\n")
+    (home / "data/linkout/images").mkdir(parents=True)
+    (home / "data/linkout/images/cats").symlink_to(outside / "cats", target_is_directory=True)
+    models = home / "models"  # portable model folders, each broken in one way
+    tiny_classifier(models / "good")
+    (tiny_classifier(models / "truncated") / "model.json").write_text('{"classes": ["3", "7"], "size": [32')
+    spec = tiny_classifier(models / "classstring") / "model.json"
+    spec.write_text(spec.read_text().replace('["3", "7"]', '"3,7"'))
+    tiny_classifier(models / "zoom", resize="zoom")
+    tiny_classifier(models / "negstd", std=[0.2, 0, 0.2])
+    tiny_classifier(models / "mismatch", classes=("a", "b", "c"), outputs=2)
+    (tiny_classifier(models / "nulltask") / "config.json").write_text('{"task": null}')
+    (tiny_classifier(models / "listjson") / "model.json").write_text("[1, 2]")
 
 
 def official_notebook(path: Path) -> Path:
@@ -129,3 +166,64 @@ def repickle(src: Path, dest: Path, renames: dict[str, str]) -> None:
                         last = pos + 1 + len(arg) + 1  # "c", module, "\n", name, "\n"
                 data = bytes(out + data[last:])
             zout.writestr(info, data)
+
+
+def tiny_classifier(folder: Path, classes=("3", "7"), outputs: int | None = None, **spec) -> Path:
+    """A portable model folder as `inv train` writes it, without training: model.onnx maps an image to the mean
+    of each channel, then to class probabilities (a fixed matrix), and model.json describes it."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = outputs or len(classes)
+    weights = np.arange(3 * n, dtype=np.float32).reshape(3, n) / (3 * n)
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=0),
+         helper.make_node("MatMul", ["mean", "w"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probs"])],
+        "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n])],
+        initializer=[numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([2, 3]), "axes")])
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), folder / "model.onnx")
+    fields = {"format": "fastcourse-portable/1", "classes": list(classes), "size": [32, 32], "resize": "squish",
+              "pad_mode": "reflection", "mean": [0.5] * 3, "std": [0.25] * 3, **spec}
+    (folder / "model.json").write_text(json.dumps(fields))
+    return folder
+
+
+def tiny_dataset(home: Path, name: str, decisions: str = "", encoding: str = "utf-8") -> Path:
+    """data/NAME with two classes of two images each, their manifest, and clean/decisions.csv rows `decisions`."""
+    from fastcourse.data import manifest
+
+    ds = home / "data" / name
+    rows = []
+    for cat in ("a", "b"):
+        for i in (1, 2):
+            png(ds / f"images/{cat}/{i}.png", color=(100 * i, 10, 10))
+            rows.append({"status": "kept", "category": cat, "url": f"http://example.com/{cat}{i}.png", "query": cat,
+                         "sha256": f"{cat}{i}", "width": 32, "height": 32, "path": f"images/{cat}/{i}.png"})
+    manifest.write(ds / "manifest.csv", rows)
+    (ds / "clean").mkdir()
+    (ds / "clean/decisions.csv").write_text("path,action,new_category\n" + decisions, encoding=encoding)
+    return ds
+
+
+def hostile(home: Path, args: list[str], env: dict, message: str, owns: str | None, timeout: float = 300):
+    """Run `inv ARGS` in a learner's project: it should exit 1 with `message` in its last line, print no
+    traceback, and change nothing outside `owns` (the task's own folder)."""
+    from conftest import run_inv
+
+    setup_project(home)
+    before = snapshot(home)
+    p = run_inv(*args, home=home, env=env, timeout=timeout)
+    assert p.returncode == 1, p.stdout[-1500:] + p.stderr[-1500:]
+    assert "Traceback" not in p.stdout + p.stderr, p.stderr[-3000:]
+    lines = p.stderr.strip().splitlines()
+    assert lines and any(message in line for line in lines[-6:]), p.stderr[-1500:]
+    assert changed_outside(before, snapshot(home), *([owns] if owns else [])) == set()
+    return p
+
+
+def ids(rows) -> list[str]:
+    """Readable test ids for a hostile table: the command line of each row."""
+    return [" ".join(r[0])[:60] for r in rows]

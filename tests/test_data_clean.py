@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 from conftest import run_inv
+from helpers import hostile, ids, tiny_dataset
 
 from fastcourse.data import clean, manifest
 
@@ -79,3 +80,36 @@ def test_clean_report_rerun_keeps_decisions(trained):
     assert again[rows[0]["path"]]["action"] == "delete"
     assert (again[rows[2]["path"]]["action"], again[rows[2]["path"]]["new_category"]) == ("relabel", "7")
     assert len(again) == len(rows)
+
+
+HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
+    (["data.clean", "--name", ".."], {}, "--name '..' is not a plain name", None),
+    (["data.clean", "--name", "nothing"], {}, "no dataset at", None),
+    (["data.clean", "--name", "digits", "--top", "0"], {}, "--top 0 is out of range", None),
+    (["data.clean", "--name", "digits", "--apply"], {}, "lacks the column(s) action, new_category, path", "data/digits"),
+    (["data.clean", "--name", "unknownpath", "--apply"], {}, "line 2: 'images/a/nothere.png' is not a kept image",
+     "data/unknownpath"),
+    (["data.clean", "--name", "qlink", "--apply"], {}, "quarantine is a link to", "data/qlink"),
+    (["data.clean", "--name", "classlink", "--apply"], {}, "new_category 'cats' is not one of ['a', 'b']",
+     "data/classlink"),
+    (["data.clean", "--name", "utf16dec", "--apply"], {}, "is UTF-16 text — save it as UTF-8", "data/utf16dec"),
+    (["data.clean", "--name", "digits", "--model", "models/mismatch"], {}, "classes lists 3 names", "data/digits"),
+]
+
+
+@pytest.mark.parametrize("args, env, message, owns", HOSTILE, ids=ids(HOSTILE))
+def test_hostile_clean(tmp_path, args, env, message, owns):
+    """inv data.clean with bad decisions should list every bad line, apply none of them, and move nothing out."""
+    hostile(tmp_path, args, env, message, owns)
+
+
+def test_decisions_saved_by_excel_apply_and_rerun(tmp_path):
+    """decisions.csv saved by Excel (UTF-8 with a BOM) should apply; a rerun should find those lines done."""
+    ds = tiny_dataset(tmp_path, "excel")
+    (ds / "clean/decisions.csv").write_bytes("\ufeffpath,action,new_category\nimages/a/1.png,delete,\n"
+                                             "images/b/2.png,relabel,a\n".encode())
+    assert clean.apply(ds) == Counter(delete=1, relabel=1)
+    assert (ds / "quarantine/a/1.png").exists() and (ds / "images/a/2.png").exists()
+    rows = {r["path"]: r for r in manifest.read(ds / "manifest.csv")}
+    assert rows["quarantine/a/1.png"]["status"] == "deleted" and rows["images/a/2.png"]["category"] == "a"
+    assert clean.apply(ds) == Counter({"already applied": 2})

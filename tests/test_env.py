@@ -175,3 +175,23 @@ def test_doctor_on_macos(machine, translated, mps, status, words):
 def test_doctor_on_linux_has_no_apple_rows():
     """Off macOS the Apple checks should not appear."""
     assert doctor.check_apple("Linux", "x86_64", False, False) == []
+
+
+@pytest.mark.parametrize("where", ["hf-token", "kaggle.json"])
+def test_credentials_saved_as_utf16_are_a_warning_row(tmp_path, where):
+    """A token or kaggle.json saved as UTF-16 (Windows tools) should be one warning row naming the encoding."""
+    (tmp_path / ".kaggle").mkdir()
+    (tmp_path / "hf").mkdir()
+    target = tmp_path / "hf/token" if where == "hf-token" else tmp_path / ".kaggle/kaggle.json"
+    target.write_text('{"username": "x", "key": "y"}' if where == "kaggle.json" else "hf_abc", encoding="utf-16")
+    environ = {"HOME": str(tmp_path), "HF_HOME": str(tmp_path / "hf")}
+    check = doctor.check_hf_token(environ) if where == "hf-token" else doctor.check_kaggle(environ, tmp_path)
+    assert check.status == "warn" and check.value == "unreadable" and "is UTF-16 text" in check.fix
+
+
+def test_doctor_with_utf16_credentials_prints_no_traceback(tmp_path):
+    """inv env.doctor with a UTF-16 token file should run to its table, with one warning row."""
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf/token").write_text("hf_abc", encoding="utf-16")
+    p = run_inv("env.doctor", "--timeout", "0.2", home=tmp_path, env={"HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": None})
+    assert "Traceback" not in p.stdout + p.stderr and "is UTF-16 text" in p.stdout

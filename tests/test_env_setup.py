@@ -20,7 +20,7 @@ def course_repo(tmp_path):
     (src / "00-is-it-a-bird.ipynb").write_text(json.dumps(
         {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(src)]
-    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "course"]):
+    for cmd in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-qm", "course"]):  # course22: master only
         subprocess.run(git + cmd, check=True)
     return f"file://{src}"
 
@@ -78,7 +78,7 @@ def test_wsl_plan_and_apply_with_fake_system(tmp_path):
     def run(cmd, **kw):
         calls.append(cmd)
         ok = (cmd[:2] == ["dpkg", "-s"] and cmd[2] in installed) or cmd[0] in ("wslpath",)
-        if cmd[:3] == ["sudo", "apt-get", "install"]:
+        if cmd[:4] == ["sudo", "-n", "apt-get", "install"]:
             installed.update(pf.APT)
             ok = True
         if cmd[0] == "bash":
@@ -94,7 +94,7 @@ def test_wsl_plan_and_apply_with_fake_system(tmp_path):
     assert [r["state"] for r in plan].count("to do") == 6 and not (home / ".bashrc").exists()
     first = pf.run_plan(steps(), apply=True)
     assert {r["step"]: r["state"] for r in first}["the course environment (.venv)"] == "done now"
-    assert sum(c[:2] == ["sudo", "apt-get"] for c in calls) == 1
+    assert sum(c[:3] == ["sudo", "-n", "apt-get"] for c in calls) == 1
     bashrc = (home / ".bashrc").read_text()
     calls.clear()
     second = pf.run_plan(steps(), apply=True)
@@ -148,3 +148,59 @@ def test_setup_sh_chooses_a_suitable_python(tmp_path, present, chosen):
     else:
         assert r.returncode == 1 and r.stderr.strip().startswith("fastcourse needs Python 3.11-3.13")
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_wsl_plan_with_a_hanging_nvidia_smi_finishes(tmp_path):
+    """A wedged driver (nvidia-smi that never returns) should make the GPU step 'to do', not hang the plan."""
+    import time
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text("#!/bin/sh\nsleep 600\n")
+    (fake / "nvidia-smi").chmod(0o755)
+    calls = []
+
+    def run(cmd, timeout=60, **kw):
+        calls.append((cmd[0], timeout))
+        return pf.runner([str(fake / cmd[0])] if cmd[0] == "nvidia-smi" else ["true"], timeout=min(timeout, 2))
+
+    start = time.monotonic()
+    rows = pf.run_plan(pf.wsl_steps(tmp_path, tmp_path, run=run, which=lambda n: str(fake / n)), apply=False)
+    assert time.monotonic() - start < 60 and ("nvidia-smi", 15) in calls
+    assert rows[0]["state"] == "to do"
+
+
+def test_a_failing_apply_step_is_one_row_not_a_traceback(tmp_path):
+    """A step whose command fails (sudo wanting a password) should be a FAILED row with its reason; the rest run."""
+    def run(cmd, **kw):
+        if cmd[0] == "sudo":
+            return subprocess.CompletedProcess(cmd, 1, "", "sudo: a password is required\n")
+        return subprocess.CompletedProcess(cmd, 1 if cmd[:2] == ["dpkg", "-s"] else 0, "", "")
+
+    rows = pf.run_plan(pf.wsl_steps(tmp_path, tmp_path, run=run, which=lambda n: None), apply=True)
+    apt = next(r for r in rows if r["step"].startswith("system packages"))
+    assert apt["state"] == "FAILED" and "sudo: a password is required" in apt["action"]
+    assert any(r["state"] == "done now" for r in rows)  # ~/.bashrc was still written
+
+
+def test_persist_keeps_modes_and_fails_whole_when_storage_is_full(tmp_path):
+    """~/.ssh should stay 0700 in /storage; with too little room the home folder stays as it was, no link."""
+    home, storage = tmp_path / "home", tmp_path / "storage"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    (home / ".ssh").chmod(0o700)
+    (home / ".ssh/id_ed25519").write_text("private key")
+    pf.persist(home / ".ssh", storage / ".ssh")
+    assert (home / ".ssh").is_symlink() and (storage / ".ssh").stat().st_mode & 0o777 == 0o700
+    assert (home / ".ssh/id_ed25519").read_text() == "private key"
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(storage)],
+                                           capture_output=True).returncode:
+        pytest.skip("a nearly full /storage needs a small file system, mounted as root")
+    try:
+        (home / ".cache/torch").mkdir(parents=True)
+        (home / ".cache/torch/weights.pth").write_bytes(os.urandom(3 * 1024**2))
+        with pytest.raises(pf.EnvError, match="free space there"):
+            pf.persist(home / ".cache/torch", storage / ".cache/torch")
+        assert not (home / ".cache/torch").is_symlink() and (home / ".cache/torch/weights.pth").stat().st_size == 3 * 1024**2
+        assert not [p for p in storage.rglob("*") if not p.is_dir()]
+    finally:
+        subprocess.run(["umount", str(storage)], capture_output=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "fastcourse"
-CORE = {"errors", "paths", "fileio", "console", "images", "credentials", "predict", "plots", "page"}
+CORE = {"errors", "paths", "fileio", "console", "images", "credentials", "predict", "schema", "plots", "page",
+        "fixes"}
 STAGES = {"env", "containers", "data", "train", "serve", "nb"}
 ALSO = {"train": {"data"}, "nb": {"env"}}  # the two arrows between stages the design allows
 COMPAT = {"competitions": "data", "segment": "data"}  # thin re-exports of names learners' files hold

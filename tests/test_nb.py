@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import REPO, free_port, run_inv, wait_http
-from helpers import official_notebook
+from helpers import hostile, ids, official_notebook
 from nbformat.v4 import new_code_cell, new_notebook
 
 
@@ -102,7 +102,7 @@ def test_nb_course_offline_and_from_a_local_repo(tmp_path):
     src.mkdir()
     official_notebook(src / "00-is-it-a-bird.ipynb")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(src)]
-    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "course"]):
+    for cmd in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-qm", "course"]):  # course22: master only
         subprocess.run(git + cmd, check=True)
     p = run_inv("nb.course", "--dest", "c22", "--repo", f"file://{src}", home=tmp_path)
     assert p.returncode == 0, p.stderr
@@ -196,3 +196,65 @@ def test_image_classifier_cleaner_builds_its_widget(trained):
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "WIDGET True" in r.stdout
+
+
+HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
+    (["nb.run", "nbs/broken.ipynb"], {}, "not a valid notebook", "build/notebooks"),
+    (["nb.run", "-p", "novalue"], {}, "is not key=value", None),
+    (["nb.run", "nbs/none.ipynb"], {}, "no such notebook: nbs/none.ipynb", None),
+    (["nb.run", "--timeout", "0"], {}, "--timeout 0 is out of range", None),
+    (["nb.lab", "--port", "0"], {}, "--port 0 is out of range", None),
+    (["nb.course", "--dest", "course22", "--repo", "/nowhere/course22.git"], {}, "or download "
+     "https://github.com/fastai/course22/archive/refs/heads/master.zip", None),
+]
+
+
+@pytest.mark.parametrize("args, env, message, owns", HOSTILE, ids=ids(HOSTILE))
+def test_hostile_nb(tmp_path, args, env, message, owns):
+    """inv nb.* with bad input should end in one line and change nothing outside its folder."""
+    hostile(tmp_path, args, env, message, owns)
+
+
+def test_a_cell_that_never_ends_is_stopped_by_the_timeout(tmp_path):
+    """`while True` in a cell should be stopped after --timeout seconds and reported as that cell's failure."""
+    nb = tmp_path / "loop.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(
+        "import time\nwhile True:\n    time.sleep(0.1)")]), nb)
+    p = run_inv("nb.run", str(nb), "--timeout", "3", home=tmp_path, timeout=120)
+    assert p.returncode == 1 and "Traceback" not in p.stdout + p.stderr, p.stderr[-2000:]
+    assert "loop.ipynb failed at cell 1: ran over --timeout 3 s" in p.stderr
+    assert "without encryption" not in p.stderr
+
+
+def test_nb_run_runs_each_notebook_in_its_own_folder(tmp_path):
+    """A notebook's relative paths should resolve against its own folder, and the project stays FASTCOURSE_HOME."""
+    (tmp_path / "course/data").mkdir(parents=True)
+    (tmp_path / "course/data/note.txt").write_text("beside the notebook")
+    nb = tmp_path / "course/read.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nfrom pathlib import Path\nassert Path('data/note.txt').read_text() == 'beside the notebook'\n"
+        f"assert os.environ['FASTCOURSE_HOME'] == {str(tmp_path)!r}")]), nb)
+    p = run_inv("nb.run", str(nb), home=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert (tmp_path / "build/notebooks/read.ipynb").exists()
+
+
+def test_ctrl_c_during_a_notebook_names_the_cell(tmp_path):
+    """Ctrl-C while a cell runs should end in one line naming that cell, with no traceback."""
+    import signal
+
+    nb = tmp_path / "slow.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(
+        "import time\nprint('started', flush=True)\ntime.sleep(60)")]), nb)
+    env = {**os.environ, "FASTCOURSE_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "nb.run", str(nb)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    executed = tmp_path / "build/notebooks/slow.ipynb"
+    deadline = time.time() + 90
+    while time.time() < deadline and not (executed.exists() and '"running"' in executed.read_text()):
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in out + err, err[-2000:]
+    assert "interrupted in slow.ipynb at cell 1" in err

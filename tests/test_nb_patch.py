@@ -115,11 +115,14 @@ def test_patched_account_actions_run_only_on_opt_in(tmp_path, monkeypatch, sourc
     fake_kaggle = types.ModuleType("kaggle")
     fake_kaggle.api = Api()  # stands in for the client: no submission may leave this machine
     monkeypatch.setitem(sys.modules, "kaggle", fake_kaggle)
+    monkeypatch.setenv("KAGGLE_USERNAME", "learner")  # publishing is as the learner, never as the course's author
     for value, expected in ((None, 0), ("0", 0), ("1", 1)):
         monkeypatch.delenv(var, raising=False) if value is None else monkeypatch.setenv(var, value)
         calls.clear()
         exec(compile(code, "cell", "exec"), {"comp": "c", "push_notebook": lambda *a, **k: calls.append(a)})
         assert len(calls) == expected, (value, calls)
+    if name == "push_notebook":
+        assert calls[0][0] == "learner" and "jhoward" not in code
 
 
 def test_patched_competition_cell_without_credentials_is_one_line(tmp_path):
@@ -142,3 +145,32 @@ def test_patch_one_malformed_notebook_does_not_stop_the_rest(tmp_path):
     assert p.returncode == 1 and "b.ipynb: SKIPPED" in p.stdout and "Traceback" not in p.stderr
     assert "kaggle_data(comp)" in code_of(tmp_path / "a.ipynb")[0]
     assert (tmp_path / "b.ipynb").read_text() == "{ not json"
+
+
+def test_a_linked_notebook_is_patched_where_it_lives(tmp_path):
+    """A notebook that is a link inside the folder should be patched in its target, the link kept as a link."""
+    (tmp_path / "course/lesson1").mkdir(parents=True)
+    official_notebook(tmp_path / "course/lesson1/00-is-it-a-bird.ipynb")
+    (tmp_path / "course/00.ipynb").symlink_to(tmp_path / "course/lesson1/00-is-it-a-bird.ipynb")
+    p = run_inv("nb.patch", str(tmp_path / "course/00.ipynb"), home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "course/00.ipynb").is_symlink()
+    assert "duckduckgo_search" not in (tmp_path / "course/lesson1/00-is-it-a-bird.ipynb").read_text()
+
+
+def test_a_link_out_of_the_folder_is_refused(tmp_path):
+    """A notebook that links outside the folder given should be refused in one line, its target untouched."""
+    official_notebook(tmp_path / "elsewhere.ipynb")
+    before = (tmp_path / "elsewhere.ipynb").read_bytes()
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course/00.ipynb").symlink_to(tmp_path / "elsewhere.ipynb")
+    p = run_inv("nb.patch", str(tmp_path / "course"), home=tmp_path)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "00.ipynb is a link to" in p.stderr and f"inv nb.patch {tmp_path / 'elsewhere.ipynb'}" in p.stderr
+    assert (tmp_path / "elsewhere.ipynb").read_bytes() == before
+
+
+def test_patching_before_fetching_the_course_says_what_to_run(tmp_path):
+    """inv nb.patch course22 before inv nb.course should say to run inv nb.course first."""
+    p = run_inv("nb.patch", "course22", home=tmp_path)
+    assert p.returncode == 1 and "fetch the course first (inv nb.course)" in p.stderr

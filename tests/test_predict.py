@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import GOOD_SPEC, run_inv
-from helpers import bomb
+from helpers import bomb, hostile, ids
 from PIL import Image
 
 from fastcourse.errors import ModelError
@@ -84,3 +84,27 @@ def test_predict_missing_and_broken_model(inv, tmp_path):
         PortableModel(tmp_path)
     p = inv("predict", "x.png", "--model", str(tmp_path / "nope"), home=tmp_path)
     assert p.returncode != 0 and "nope/model.json not found" in p.stderr
+
+
+HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
+    (["predict", "inputs/bomb.png", "--model", "models/nolabels"], {}, "classes is missing", None),
+    (["predict", "x.png", "--model", "models/truncated"], {}, "is not readable JSON", None),
+    (["predict", "x.png", "--model", "models/listjson"], {}, "holds list, not an object of keys", None),
+    (["predict", "x.png", "--model", "models/classstring"], {}, "classes must be a list of at least two class names",
+     None),
+    (["predict", "x.png", "--model", "models/zoom"], {}, 'resize must be one of squish, crop, pad, not "zoom"', None),
+    (["predict", "x.png", "--model", "models/negstd"], {}, "std must be a list of three positive numbers", None),
+    (["predict", "x.png", "--model", "models/mismatch"], {}, "classes lists 3 names but model.onnx gives 2 outputs",
+     None),
+    (["predict", "x.png", "--model", "models/nulltask"], {}, "task must be one of vision, tabular, collab, segment, "
+                                                             "not null", None),
+    (["predict", "inputs/bomb.png", "--model", "models/good"], {}, "could not be predicted", None),
+    (["predict", "--model", "models/good"], {}, "predict needs at least one", None),
+    (["predict", "x.png", "--bs", "0"], {}, "--bs 0 is out of range", None),
+]
+
+
+@pytest.mark.parametrize("args, env, message, owns", HOSTILE, ids=ids(HOSTILE))
+def test_hostile_predict(tmp_path, args, env, message, owns):
+    """inv predict with a broken model file or bad input should end in one line naming the file and the key."""
+    hostile(tmp_path, args, env, message, owns)

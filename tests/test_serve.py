@@ -10,6 +10,8 @@ import pytest
 from conftest import GOOD_SPEC, REPO, closed_port_url, free_port, run_inv, wait_http
 from fakehub import VALID_TOKEN, FakeHub
 from gradio_client import Client, handle_file
+from helpers import hostile, ids, tiny_classifier
+from PIL import Image
 
 SCREENSHOTS = REPO / "build" / "test-artifacts"
 
@@ -282,3 +284,75 @@ def test_bundle_name_cannot_reach_outside_build_space(tmp_path):
         p = run_inv("app.bundle", "--name", name, home=tmp_path)
         assert p.returncode == 1 and "is not a plain name" in p.stderr
     assert (tmp_path / "data/precious/x.txt").read_text() == "keep"
+
+
+HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
+    (["app", "--port", "99999"], {}, "--port 99999 is out of range", None),
+    (["app", "--model", "models/nolabels"], {}, "classes is missing", None),
+    (["app", "--model", "models/zoom"], {}, "resize must be one of squish, crop, pad", None),
+    (["app.bundle", "--name", "../../data"], {}, "is not a plain name", None),
+    (["app.bundle", "--model", "models/mismatch"], {}, "classes lists 3 names", None),
+    (["deploy", "--space", "me/x", "--model", "models/nolabels"], {"HF_TOKEN": "hf_x"}, "classes is missing", None),
+    (["deploy", "--space", "not a space"], {}, "must look like USER/NAME", None),
+    (["deploy", "--space", "me/x\n"], {}, "must look like USER/NAME", None),
+    (["deploy", "--space", "mé/bird"], {}, "must look like USER/NAME", None),
+    (["deploy", "--space", "me/x", "--wait", "-1"], {}, "--wait -1 is out of range", None),
+    (["deploy", "--space", "me/x", "--model", "models/good"], {"HF_TOKEN": "hf_abc def"}, "holds ' ', which no token has",
+     None),
+    (["deploy", "--space", "me/x", "--model", "models/good"], {"HF_TOKEN": None, "HF_HOME": "hf16"},
+     "is UTF-16 text — save it as UTF-8", None),
+]
+
+
+@pytest.mark.parametrize("args, env, message, owns", HOSTILE, ids=ids(HOSTILE))
+def test_hostile_serve(tmp_path, args, env, message, owns):
+    """inv app, app.bundle and deploy with bad input should end in one line, before any server or request."""
+    (tmp_path / "hf16").mkdir()
+    (tmp_path / "hf16/token").write_text("hf_secret0123456789\r\n", encoding="utf-16")
+    env = {**env, "HF_HOME": str(tmp_path / env["HF_HOME"])} if env.get("HF_HOME") else env
+    p = hostile(tmp_path, args, env, message, owns)
+    assert "hf_secret0123456789" not in p.stdout + p.stderr and "hf_abc" not in p.stdout + p.stderr
+
+
+def test_token_with_a_windows_line_end_is_used_as_it_should_be():
+    """A token saved with a trailing \\r\\n (Windows Notepad) should be found without it, never refused as 'offline'."""
+    from fastcourse.credentials import require_token
+
+    assert require_token({"HF_TOKEN": "hf_abc123\r\n"}) == "hf_abc123"
+
+
+@pytest.fixture(scope="module")
+def tiny_app(tmp_path_factory):
+    """inv app on a tiny portable model (no training), and a gradio_client connected to it."""
+    home = tmp_path_factory.mktemp("tiny-app")
+    tiny_classifier(home / "models/tiny")
+    port = free_port()
+    proc = start([sys.executable, "-m", "invoke", "-r", str(REPO), "app", "--model", "models/tiny", "--port",
+                  str(port)], home)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc)
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False), proc, home
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("big.png", lambda p: Image.new("1", (13000, 13000)).save(p), "refused as a decompression bomb"),
+    ("notes.png", lambda p: p.write_text("not an image at all"), "is not an image that can be read"),
+    ("truncated.jpg", lambda p: p.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 40), "is not an image that can be read"),
+])
+def test_app_refuses_bad_uploads_in_one_line(tiny_app, tmp_path, name, make, message):
+    """The app should answer a bomb or a non-image with one line (a gradio error), decode nothing big, print no
+    traceback, and go on answering good images."""
+    from gradio_client.exceptions import AppError
+
+    client, proc, _ = tiny_app
+    bad = tmp_path / name
+    make(bad)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(bad)), api_name="/predict")
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 40), (250, 10, 10)).save(good)
+    assert client.predict(handle_file(str(good)), api_name="/predict")["label"] in ("3", "7")
+    proc.err.seek(0)
+    assert "Traceback" not in proc.err.read()

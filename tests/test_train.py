@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, offline_env, run_inv
-from helpers import bomb, snapshot
+from helpers import bomb, hostile, ids, snapshot
 
 from fastcourse.data import embedded
 from fastcourse.images import open_image
@@ -203,3 +203,69 @@ def test_data_named_after_the_embedded_dataset_is_created(inv, tmp_path):
     p = inv("train", "--data", "digits", "--epochs", "1", "--size", "32", "--no-pretrained", home=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert (tmp_path / "data/digits/manifest.csv").exists() and (tmp_path / "models/digits/model.onnx").exists()
+
+
+HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
+    (["train", "--name", ".."], {}, "--name '..' is not a plain name", None),
+    (["train", "--name", ""], {}, "--name '' is not a plain name", None),
+    (["train", "--name", "a/b"], {}, "--name 'a/b' is not a plain name", None),
+    (["train", "--size", "1"], {}, "--size 1 is out of range", None),
+    (["train", "--bs", "0"], {}, "--bs 0 is out of range", None),
+    (["train", "--epochs", "x"], {}, "--epochs 'x' is not a whole number", None),
+    (["train", "--lr", "0"], {}, "--lr 0.0 is out of range", None),
+    (["train", "--procs", "0"], {}, "--procs 0 is out of range", None),
+    (["train", "--task", "bogus"], {}, "--task 'bogus' is not one of vision, tabular, collab, segment", None),
+    (["train", "--resize", "zoom"], {}, "--resize 'zoom' is not one of squish, crop, pad", None),
+    (["train", "--arch", "resnet"], {}, "--arch resnet:", None),
+    (["train", "--machines", "2"], {}, "--machines 2 needs --main-ip", None),
+    (["train", "--machines", "2", "--machine-rank", "2", "--main-ip", "10.0.0.1"], {}, "--machine-rank 2 is out of range",
+     None),
+    (["train", "--data", "few", "--name", "few"], {}, "too few readable images", "models"),
+    (["train", "--data", "emptyclass", "--name", "e"], {}, "class folder(s) b hold no images", "models"),
+    (["train", "--data", "nowhere"], {}, "--data nowhere: no such folder", "models"),
+    (["train", "--data", "inputs/bomb.png"], {}, "no such folder", "models"),
+    (["train", "--name", "linked", "--epochs", "1"], {}, "models/linked is a link to", None),
+]
+
+
+@pytest.mark.parametrize("args, env, message, owns", HOSTILE, ids=ids(HOSTILE))
+def test_hostile_train(tmp_path, args, env, message, owns):
+    """inv train with bad input should end in its one line, exit 1, and change nothing outside its folder."""
+    hostile(tmp_path, args, env, message, owns)
+
+
+@pytest.mark.slow
+def test_class_folders_take_only_their_own_image_files(inv, tmp_path):
+    """Links (a loop included) and sub-folders in a dataset should be skipped with a line each, never become
+    classes, and never put the same image in both training and validation."""
+    embedded.write_digits(tmp_path)
+    images = tmp_path / "data/digits/images"
+    (images / "3/loop").symlink_to(images, target_is_directory=True)  # a link loop inside a class folder
+    (images / "seven").symlink_to(images / "7", target_is_directory=True)  # the same images as another class
+    (images / "7/more").mkdir()
+    shutil.copy(next((images / "7").glob("*.png")), images / "7/more/x.png")
+    p = inv("train", "--epochs", "1", "--size", "32", home=tmp_path, env=offline_env(tmp_path / "torch"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"skipped: {images / 'seven'} is a link" in p.stdout
+    assert f"skipped: 1 link(s) in {images / '3'}" in p.stdout
+    assert f"skipped: folder(s) more inside the class folder {images / '7'}" in p.stdout
+    metrics = json.loads((tmp_path / "models/digits/metrics.json").read_text())
+    assert set(metrics["per_class"]) == {"3", "7"}
+    assert metrics["valid_items"] == int(len(list(images.glob("[37]/*.png"))) * 0.2)
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_nothing_behind_after_the_next_run(inv, trained, tmp_path):
+    """A .NAME.new-PID folder of a dead run (kill -9 during export) should be removed by the next training."""
+    home = tmp_path / "home"
+    shutil.copytree(trained[0], home, symlinks=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftover = home / f"models/.digits.new-{dead.pid}"
+    leftover.mkdir()
+    (leftover / "model.pkl").write_bytes(b"half" * 1000)
+    live = home / f"models/.digits.new-{os.getpid()}"  # a run that is still going: left alone
+    live.mkdir()
+    p = inv("train", "--epochs", "1", "--size", "32", "--name", "other", home=home, env=offline_env(home / "torch"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert not leftover.exists() and live.exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import closed_port_url, offline_env, run_inv
-from helpers import repickle
+from helpers import hostile, ids, repickle
 from localserver import LocalServer
 from PIL import Image
 
@@ -179,3 +179,25 @@ def test_a_segmentation_model_of_the_old_layout_still_loads(trained_tasks, tmp_p
     r = subprocess.run([sys.executable, "-c", code, str(old), str(image)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "MASK (40, 40)" in r.stdout
+
+
+HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
+    (["train", "--task", "tabular", "--data", "tables/header.csv"], {}, "0 row(s) with a species value", "models"),
+    (["train", "--task", "tabular", "--data", "tables/few.csv"], {}, "5 row(s) with a species value", "models"),
+    (["train", "--task", "tabular", "--data", "tables/text.csv"], {}, "column body_mass_g holds text ('heavy' on row 3)",
+     "models"),
+    (["train", "--task", "tabular", "--data", "tables/nocol.csv"], {}, "lacks the column(s) body_mass_g", "models"),
+    (["train", "--task", "tabular", "--data", "tables/utf16.csv"], {}, "is UTF-16 text — save it as UTF-8", "models"),
+    (["train", "--task", "tabular", "--data", "inputs/bomb.png"], {}, "is not UTF-8 text", "models"),
+    (["train", "--task", "collab", "--data", "tables/ratings.csv"], {}, "rating on row 2 is 'x0'", "models"),
+    (["train", "--task", "collab", "--data", "tables/noitem.csv"], {}, "needs the column(s) item", "models"),
+    (["train", "--task", "segment", "--data", "few"], {}, "needs images/, labels/ and codes.txt", "models"),
+    (["train", "--task", "segment", "--arch", "vit_b_16x"], {}, "segmentation takes a torchvision encoder", None),
+    (["train", "--task", "collab", "--data", "adult"], {}, "use it with --task tabular", None),
+]
+
+
+@pytest.mark.parametrize("args, env, message, owns", HOSTILE, ids=ids(HOSTILE))
+def test_hostile_other_tasks(tmp_path, args, env, message, owns):
+    """inv train --task T with a bad CSV or folder should end in one line per problem, before training."""
+    hostile(tmp_path, args, env, message, owns)

@@ -83,9 +83,10 @@ REPORT_BUGS = "this is a bug in fastcourse, not something you did: please report
 
 
 def one_line(e: BaseException) -> str | None:
-    """The one line for an expected failure, or None for a bug (which must keep its traceback)."""
+    """The one line for an expected failure (a UserError may add one line per problem under it), or None for
+    a bug, which must keep its traceback."""
     if isinstance(e, UserError):
-        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return "\n".join(str(e).strip().splitlines()[:25]) or type(e).__name__
     if isinstance(e, KeyboardInterrupt):
         return INTERRUPTED
     if isinstance(e, OSError) and e.errno in OS_FIXES:

@@ -7,6 +7,7 @@ import codecs
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -74,6 +75,24 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+LEFTOVER = re.compile(r"^\..+\.(?:new-(?P<pid>\d+)|(?P<part>\d+)\.[^.]+\.part)$")  # ours: .NAME.new-PID, .NAME.PID.x.part
+
+
+def sweep(folder: Path) -> list[Path]:
+    """Remove what runs that died (kill -9, power cut) left in `folder`: temp files and half-written model
+    folders whose process no longer runs; returns what was removed. A live run's are left alone."""
+    import shutil
+
+    removed = []
+    for p in Path(folder).iterdir() if Path(folder).is_dir() else []:
+        m = LEFTOVER.match(p.name)
+        if not m or pid_alive(int(m["pid"] or m["part"])) or p.is_symlink():
+            continue
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
 BOMS = [(codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
         (codecs.BOM_UTF16_BE, "UTF-16")]
 
@@ -113,6 +132,33 @@ def folder_lock(lockfile: Path, what: str):
         finally:
             f.truncate(0)
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def fetch_file(url: str, dest: Path, sha256: str | None = None, max_bytes: int = 64 * 1024**2,
+               timeout: float = 30, retries: int = 2) -> Path:
+    """Download `url` to `dest` atomically, with a timeout per read, a size cap, bounded retries and (when
+    given) a sha256 the bytes must have; EnvError (one line) when it cannot be had."""
+    import hashlib
+    import time
+    import urllib.error
+    import urllib.request
+
+    why = ""
+    for attempt in range(retries + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                data = r.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise EnvError(f"{url} is larger than {max_bytes // 1024**2} MB — not downloaded")
+            if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+                raise EnvError(f"{url} does not have the expected contents (sha256) — not kept; try again later")
+            return atomic_write_bytes(dest, data)
+        except (urllib.error.URLError, OSError) as e:
+            why = getattr(e, "reason", None) or type(e).__name__
+            if isinstance(e, urllib.error.HTTPError) and e.code < 500:
+                break
+            time.sleep(min(2 ** attempt, 5))
+    raise EnvError(f"could not download {url} ({why}) — check the network, then run again")
 
 
 def last_line(text: str | bytes | None, default: str = "?", width: int = 160) -> str:

@@ -82,11 +82,23 @@ def lock_file() -> Path:
 
 
 def inside(path: Path, owner: Path) -> Path:
-    """`path`, proven to lie strictly inside `owner` (links resolved); UserError otherwise."""
+    """`path`, proven to lie strictly inside `owner` (links resolved); UserError otherwise, naming the link
+    that leads out when the path itself is spelled inside."""
     p, o = Path(path).resolve(), Path(owner).resolve()
     if p == o or not p.is_relative_to(o):
+        link = next((a for a in [Path(path), *Path(path).parents] if a.is_symlink()), None)
+        if link is not None and Path(os.path.abspath(path)).is_relative_to(os.path.abspath(owner)):
+            raise UserError(f"{link} is a link to {os.readlink(link)}, outside {owner} — the kit changes files only "
+                            "inside it: replace the link with a real folder (or move the files in)")
         raise UserError(f"refusing to touch {p}: it is not inside {o} — check the name you passed")
     return Path(path)
+
+
+def own_folders(owner: Path, *folders: Path) -> None:
+    """UserError unless each existing folder (or link) among `folders` resolves inside `owner`."""
+    for folder in folders:
+        if Path(folder).exists() or Path(folder).is_symlink():
+            inside(folder, owner)
 
 
 def remove_tree(path: Path, owner: Path) -> None:

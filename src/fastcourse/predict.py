@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from . import schema
 from .errors import DataError, ModelError
 from .images import fit_image, iter_images, open_image
-SPEC_KEYS = ("classes", "size", "resize", "pad_mode", "mean", "std")
 
 
 class PortableModel:
@@ -18,29 +17,16 @@ class PortableModel:
 
     def __init__(self, folder: str | Path):
         folder = Path(folder)
-        spec_path, onnx_path = folder / "model.json", folder / "model.onnx"
-        for p in (spec_path, onnx_path):
-            if not p.is_file():
-                raise ModelError(f"{p} not found — train a model first (inv train) or pass --model models/NAME")
-        try:
-            self.spec = json.loads(spec_path.read_text())
-        except (ValueError, OSError) as e:
-            raise ModelError(f"{spec_path} is not readable JSON ({type(e).__name__}) — export the model again "
-                             "with inv train") from e
-        missing = [k for k in SPEC_KEYS if k not in self.spec] if isinstance(self.spec, dict) else list(SPEC_KEYS)
-        if missing or not self.spec.get("classes"):
-            raise ModelError(f"{spec_path} lacks {', '.join(missing) or 'classes'} — it was not written by "
-                             "fastcourse; export the model again with inv train")
-        try:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime's own exception types are not importable by name
-            raise ModelError(f"{folder} holds a broken model ({type(e).__name__}: {str(e)[:120]}) — "
-                             "export it again with inv train") from e
-        self.classes = [str(c) for c in self.spec["classes"]]
+        onnx_path = folder / "model.onnx"
+        self.spec = schema.model_spec(folder)
+        if not onnx_path.is_file():
+            raise ModelError(f"{onnx_path} not found — train a model first (inv train) or pass --model models/NAME")
+        self.session = session(onnx_path)
+        self.classes = self.spec["classes"]
+        outputs = self.session.get_outputs()[0].shape
+        if isinstance(outputs[-1], int) and outputs[-1] != len(self.classes):
+            raise ModelError(f"{folder / 'model.json'}: classes lists {len(self.classes)} names but model.onnx gives "
+                             f"{outputs[-1]} outputs — {schema.RETRAIN}")
         self.mean = np.array(self.spec["mean"], dtype=np.float32).reshape(3, 1, 1)
         self.std = np.array(self.spec["std"], dtype=np.float32).reshape(3, 1, 1)
 
@@ -60,6 +46,19 @@ class PortableModel:
         """Label and per-class probabilities for each image."""
         return [{"label": self.classes[int(p.argmax())],
                  "probs": {c: float(v) for c, v in zip(self.classes, p)}} for p in self.probs(images)]
+
+
+def session(onnx_path: Path):
+    """An onnxruntime session on the CPU; ModelError when the file is not a model it can run."""
+    try:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's own exception types are not importable by name
+        raise ModelError(f"{onnx_path.parent} holds a broken model ({type(e).__name__}: {str(e)[:120]}) — "
+                         f"{schema.RETRAIN}") from e
 
 
 def predict_paths(model: PortableModel, paths: list, bs: int = 64):

@@ -86,12 +86,12 @@ def build_env(engine: str) -> dict:
 
 def image_exists(engine: str, image: str, run=subprocess.run) -> bool:
     """Whether `image` is in the engine's local store."""
-    return run([engine, "image", "inspect", image], capture_output=True).returncode == 0
+    return run([engine, "image", "inspect", image], capture_output=True, timeout=60).returncode == 0
 
 
 def image_size(engine: str, image: str, run=subprocess.run) -> int:
     """The image's size in bytes, as the engine reports it."""
-    r = run([engine, "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True)
+    r = run([engine, "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True, timeout=60)
     return int(r.stdout.strip() or 0)
 
 
@@ -115,7 +115,7 @@ def make_base(engine: str, tag: str = LOCAL_BASE, suite: str = "bookworm",
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "rootfs"
         r = run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates", suite,
-                 str(root), mirror], capture_output=True, text=True)
+                 str(root), mirror], capture_output=True, text=True, timeout=3600)
         if r.returncode:
             raise EnvError(f"debootstrap failed ({(r.stderr.strip().splitlines() or ['?'])[-1][:120]}) — it needs "
                            f"root and {mirror}")
@@ -123,7 +123,7 @@ def make_base(engine: str, tag: str = LOCAL_BASE, suite: str = "bookworm",
             if cache.is_file() and cache.suffix in (".deb", ".bin"):
                 cache.unlink()
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imported = run([engine, "import", "-", tag], stdin=tar.stdout, capture_output=True, text=True)
+        imported = run([engine, "import", "-", tag], stdin=tar.stdout, capture_output=True, text=True, timeout=1800)
         tar.wait()
         if imported.returncode:
             raise EnvError(f"{engine} import failed: {(imported.stderr.strip().splitlines() or ['?'])[-1][:120]}")

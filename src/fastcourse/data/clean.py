@@ -2,8 +2,8 @@
 
 `report()` writes data/NAME/clean/{report.html, top_losses.png, queries.png, decisions.csv};
 the learner edits decisions.csv (action: keep | delete | relabel, new_category), and `apply()`
-moves deleted images to data/NAME/quarantine/ (never destroyed) and relabeled ones to their new
-folder, recording each change in the manifest. fastai's ImageClassifierCleaner works on the same folders.
+checks every line, then moves deleted images to data/NAME/quarantine/ (never destroyed) and relabeled ones
+to their new folder, recording each change in the manifest and marking the line `done`. fastai's ImageClassifierCleaner works on the same folders.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from ..errors import DataError
-from ..fileio import atomic_write_text
+from ..errors import DataError, UserError
+from ..fileio import atomic_write_text, read_text
+from ..paths import inside
 from ..images import open_image
 from ..predict import PortableModel
 from . import manifest
@@ -89,11 +90,7 @@ def _report(ds: Path, model_dir: Path, top: int) -> Path:
     ax.legend()
     fig.savefig(out / "queries.png", dpi=80, bbox_inches="tight")
     plt.close("all")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, COLUMNS, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(merge_decisions(read_decisions(out / "decisions.csv"), scored))
-    atomic_write_text(out / "decisions.csv", buf.getvalue())
+    write_decisions(out / "decisions.csv", merge_decisions(read_decisions(out / "decisions.csv"), scored))
     atomic_write_text(out / "report.html", render(ds.name, worst, per_query, ds))
     return out / "report.html"
 
@@ -124,14 +121,14 @@ def render(name: str, worst: list[dict], per_query: list[dict], ds: Path) -> str
 
 
 def read_decisions(path: Path) -> list[dict]:
-    """The rows of decisions.csv (empty when missing); DataError when its columns are not ours."""
+    """The rows of decisions.csv (empty when missing), UTF-8 with or without Excel's BOM; DataError when it is
+    not a CSV or its columns are not ours."""
     if not path.exists():
         return []
     try:
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-    except (UnicodeDecodeError, csv.Error) as e:
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        rows = list(reader)
+    except csv.Error as e:
         raise DataError(f"{path} is not a readable CSV ({e}) — fix it, or move it away to start afresh") from None
     missing = NEEDED - set(reader.fieldnames or [])
     if missing:
@@ -150,44 +147,79 @@ def merge_decisions(old: list[dict], scored: list[dict]) -> list[dict]:
 
 
 def apply(ds: Path) -> Counter:
-    """Carry out decisions.csv: quarantine deletions, move relabels, update the manifest."""
+    """Carry out decisions.csv: quarantine deletions, move relabels, update the manifest and mark each row done."""
     with manifest.locked(ds):
-        return _apply(ds, read_decisions(ds / "clean/decisions.csv"))
+        return _apply(ds, ds / "clean/decisions.csv")
 
 
-def _apply(ds: Path, decisions: list[dict]) -> Counter:
-    """apply() under the dataset's lock."""
-    rows = manifest.read(ds / "manifest.csv")
+def plan(ds: Path, decisions: list[dict], rows: list[dict]) -> list[tuple[int, dict, dict, Path]]:
+    """(line, decision, manifest row, destination) for each move, every decision checked first: DataError listing
+    each bad line (unknown action or category, a path not in the manifest, a move that would leave the dataset)."""
     by_path = {r.get("path"): r for r in rows}
-    categories = {d.name for d in (ds / "images").iterdir() if d.is_dir()}
-    done = Counter()
+    categories = {d.name for d in (ds / "images").iterdir() if d.is_dir() and not d.is_symlink()}
+    moves, problems = [], []
     for i, d in enumerate(decisions, start=2):
         action = (d.get("action") or "keep").strip().lower()
-        if action not in ("keep", "delete", "relabel"):
-            raise DataError(f"decisions.csv line {i}: action {action!r} — use keep, delete or relabel")
         new = (d.get("new_category") or "").strip()
-        if action == "relabel" and new not in categories:
-            raise DataError(f"decisions.csv line {i}: new_category {new!r} is not one of {sorted(categories)}")
-        row, src = by_path.get(d["path"]), ds / (d["path"] or "-")
-        if row is not None and not src.resolve().is_relative_to(ds.resolve()):
-            raise DataError(f"decisions.csv line {i}: path {d['path']!r} lies outside {ds}")
-        if action == "keep":
+        row = by_path.get(d.get("path"))
+        if action in ("keep", "done"):
             continue
-        if row is None or not src.exists():
-            done["already applied"] += 1
-            continue
-        if action == "delete":
-            dest = Path("quarantine") / row["category"] / src.name
-            row.update(status="deleted", reason="deleted while cleaning (kept in quarantine/)")
+        if action not in ("delete", "relabel"):
+            problems.append(f"line {i}: action {action!r} — use keep, delete or relabel")
+        elif action == "relabel" and new not in categories:
+            problems.append(f"line {i}: new_category {new!r} is not one of {sorted(categories)}")
+        elif row is None or row.get("status") != "kept":
+            problems.append(f"line {i}: {d.get('path')!r} is not a kept image of data/{ds.name}/manifest.csv")
         else:
-            dest = Path("images") / new / src.name
-            row.update(reason=f"relabeled from {row['category']} while cleaning", category=new)
-        n = 1
+            dest = Path("quarantine") / row["category"] if action == "delete" else Path("images") / new
+            try:
+                inside(ds / d["path"], ds), inside(ds / dest / "x", ds)
+            except UserError as e:
+                problems.append(f"line {i}: {e}")
+                continue
+            moves.append((i, {**d, "action": action}, row, dest))
+    if problems:
+        raise DataError(f"decisions.csv has {len(problems)} problem(s), nothing was applied — fix them and run "
+                        "again:\n" + "\n".join(problems[:20]))
+    return moves
+
+
+def _apply(ds: Path, path: Path) -> Counter:
+    """apply() under the dataset's lock: every decision checked, then each move recorded as it is made."""
+    decisions = read_decisions(path)
+    rows = manifest.read(ds / "manifest.csv")
+    done = Counter({"already applied": sum((d.get("action") or "").strip().lower() == "done" for d in decisions)})
+    for _, d, row, folder in plan(ds, decisions, rows):
+        src = ds / d["path"]
+        dest, n = folder / src.name, 1
         while (ds / dest).exists():  # never move over a file already there
-            dest, n = dest.with_name(f"{src.stem}-{n}{src.suffix}"), n + 1
+            dest, n = folder / f"{src.stem}-{n}{src.suffix}", n + 1
         (ds / dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(src, ds / dest)
+        if d["action"] == "delete":
+            row.update(status="deleted", reason="deleted while cleaning (kept in quarantine/)")
+        else:
+            row.update(reason=f"relabeled from {row['category']} while cleaning", category=d["new_category"].strip())
         row["path"] = dest.as_posix()
-        done[action] += 1
         manifest.write(ds / "manifest.csv", rows)  # after each move: an interruption loses nothing
-    return done
+        mark_done(path, d["path"], dest.as_posix())
+        done[d["action"]] += 1
+    return +done
+
+
+def mark_done(path: Path, old: str, new: str) -> None:
+    """Record in decisions.csv that the row of `old` was applied (action done, path where the image is now)."""
+    rows = read_decisions(path)
+    for r in rows:
+        if r.get("path") == old and (r.get("action") or "").strip().lower() in ("delete", "relabel"):
+            r.update(action="done", path=new)
+    write_decisions(path, rows)
+
+
+def write_decisions(path: Path, rows: list[dict]) -> None:
+    """decisions.csv, rewritten atomically with our columns first."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())

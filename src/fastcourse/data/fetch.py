@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..fileio import atomic_write_bytes
 from ..images import MAX_PIXELS
-from ..paths import dataset_dir
+from ..paths import dataset_dir, own_folders
 from . import manifest
 
 
@@ -56,41 +56,91 @@ def _pool(workers: int):
     return urllib3.PoolManager(maxsize=workers, headers={"User-Agent": USER_AGENT})
 
 
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
 def download(url: str, opts: FetchOptions) -> bytes:
-    """GET an http(s) image with timeouts, a byte cap, bounded redirects and retries."""
-    import urllib3
-    from urllib3.exceptions import (HTTPError, LocationValueError, MaxRetryError, ProtocolError, ResponseError,
-                                    TimeoutError)
+    """GET an http(s) image with timeouts, a byte cap, retries, and at most `max_redirects` redirects, each
+    checked: a redirect may not lead to another service on a local or private address."""
+    from urllib.parse import urljoin
 
     if not url.lower().startswith(("http://", "https://")):
         raise Failed("not an http(s) URL")
-    retry = urllib3.Retry(total=None, connect=opts.retries, read=0, other=0, redirect=opts.max_redirects,
+    first = url
+    for _ in range(opts.max_redirects + 1):
+        r = _get(url, opts)
+        location = r.headers.get("Location") if r.status in REDIRECTS else None
+        if not location:
+            return _body(r, opts)
+        r.close()
+        r.release_conn()
+        url = urljoin(url, location)
+        check_redirect(first, url)
+    raise Failed(f"more than {opts.max_redirects} redirects")
+
+
+def check_redirect(first: str, target: str) -> None:
+    """Failed when a redirect leaves http(s), or leads to a local or private address other than where the
+    download started (a web page must not make the kit fetch from the learner's own network)."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    a, b = urlsplit(first), urlsplit(target)
+    if b.scheme.lower() not in ("http", "https"):
+        raise Failed("redirect to a non-http(s) URL refused")
+    port = lambda u: u.port or (443 if u.scheme.lower() == "https" else 80)  # noqa: E731
+    if (b.hostname, port(b)) == (a.hostname, port(a)):
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(b.hostname, port(b), proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return  # it cannot be reached either; the request says so
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified or ip.is_reserved:
+            raise Failed(f"redirect to a local address ({b.hostname}:{port(b)}) refused")
+
+
+def _get(url: str, opts: FetchOptions):
+    """One GET (connection errors and HTTP 5xx retried `retries` times; redirects returned, not followed)."""
+    import urllib3
+    from urllib3.exceptions import HTTPError, LocationValueError, MaxRetryError
+
+    retry = urllib3.Retry(total=None, connect=opts.retries, read=0, other=0, redirect=0, raise_on_redirect=False,
                           status=opts.retries, status_forcelist=range(500, 600), raise_on_status=False,
                           respect_retry_after_header=False)  # a 'Retry-After: 3600' must not stall the run
     timeout = urllib3.Timeout(connect=opts.connect_timeout, read=opts.read_timeout)
     try:
-        r = _pool(opts.workers).request("GET", url, retries=retry, timeout=timeout, preload_content=False)
+        return _pool(opts.workers).request("GET", url, retries=retry, timeout=timeout, preload_content=False,
+                                           redirect=False)
     except MaxRetryError as e:
-        if isinstance(e.reason, ResponseError):
-            raise Failed(f"more than {opts.max_redirects} redirects")
         raise _failure(e.reason, opts)
     except LocationValueError:
         raise Failed("not a valid URL")
     except HTTPError as e:
         raise _failure(e, opts)
+
+
+def _body(r, opts: FetchOptions) -> bytes:
+    """The image bytes of a response, or Failed with why not."""
+    from urllib3.exceptions import ProtocolError, TimeoutError
+
     ok = False
     try:
         if r.status != 200:
             raise Failed(f"HTTP {r.status}")
         ctype = r.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if not ctype.startswith("image/"):
-            raise Failed(f"not an image (Content-Type {ctype or 'missing'})")
+            raise Failed(f"not an image (Content-Type {ctype[:40] or 'missing'})")
         if int(r.headers.get("Content-Length") or 0) > opts.max_bytes:
             raise Failed(f"larger than {opts.max_bytes // 1024**2} MB")
         body, ok = _read_body(r, opts), True
         return body
     except (TimeoutError, ProtocolError) as e:  # raised while reading the body
         raise _failure(e, opts, "connection broke off during the download")
+    except ValueError:  # a Content-Length that is not a number
+        raise Failed("malformed response (Content-Length)")
     finally:
         if not ok:
             r.close()  # a half-read connection goes back closed (the pool reconnects)
@@ -139,12 +189,21 @@ def process(raw: bytes, opts: FetchOptions) -> tuple[bytes, int, int]:
         raise
     except Image.DecompressionBombError as e:
         raise Failed(f"decompression bomb ({str(e)[:60]})")
+    except Image.UnidentifiedImageError:
+        raise Failed("unreadable image (not a format Pillow knows)")
     except (OSError, ValueError, SyntaxError) as e:
-        raise Failed(f"unreadable image ({type(e).__name__}: {str(e)[:60]})")
+        raise Failed(f"unreadable image ({type(e).__name__}: {plain(str(e))[:60]})")
     im.thumbnail((opts.max_size, opts.max_size), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     im.save(out, "JPEG", quality=opts.quality)
     return out.getvalue(), im.width, im.height
+
+
+def plain(text: str) -> str:
+    """An exception's text as a reason a learner can read: Python object reprs and line breaks removed."""
+    import re
+
+    return re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the downloaded bytes", " ".join(text.split()))
 
 
 def _settle(row: dict, step) -> dict:
@@ -154,7 +213,7 @@ def _settle(row: dict, step) -> dict:
     except Failed as e:
         row.update(status="failed", reason=str(e))
     except Exception as e:  # a bug or an odd server must not stop the run
-        row.update(status="failed", reason=f"{type(e).__name__}: {str(e)[:80]}")
+        row.update(status="failed", reason=f"{type(e).__name__}: {plain(str(e))[:80]}")
     return row
 
 
@@ -184,6 +243,7 @@ def fetch(root: Path, name: str, items: list[dict], opts: FetchOptions | None = 
     or relabeled while cleaning are kept as they are, and the same bytes are not fetched back.
     """
     ds = dataset_dir(root, name)
+    own_folders(ds, ds / "images", *{ds / "images" / it["category"] for it in items})  # no link leads out
     with manifest.locked(ds):
         rows = manifest.read(ds / "manifest.csv")
         if retry_failed:

@@ -73,11 +73,32 @@ def check_camvid(data: Path) -> None:
         raise DataError(f"--data {data}: needs images/, labels/ and codes.txt (CAMVID's layout)")
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder` by extension, in fastai's order (get_image_files)."""
-    from fastai.vision.all import get_image_files
-
-    return list(get_image_files(folder))
+def class_images(folder: Path, log=print) -> dict[str, list[Path]]:
+    """The image files directly inside each class folder of `folder`, sorted. Only real folders are classes and
+    only real image files count: links and folders inside a class folder are skipped with a line each (a link
+    could bring the same images into training and validation; a sub-folder would become a class of its own)."""
+    classes = {}
+    for d in sorted(Path(folder).iterdir()):
+        if d.name.startswith(".") or not (d.is_dir() or d.is_symlink()):
+            continue
+        if d.is_symlink():
+            log(f"skipped: {d} is a link, not a class folder — copy the images into a real folder to use them")
+            continue
+        files, links, subfolders = [], 0, []
+        for f in sorted(d.iterdir()):
+            if f.is_symlink():
+                links += 1
+            elif f.is_dir():
+                subfolders.append(f.name)
+            elif f.suffix.lower() in IMAGE_EXTS:
+                files.append(f)
+        if links:
+            log(f"skipped: {links} link(s) in {d} — only real image files count (copy them in to use them)")
+        if subfolders:
+            log(f"skipped: folder(s) {', '.join(subfolders[:5])} inside the class folder {d} — move their images "
+                f"up into {d.name}/ or make each a class folder of its own")
+        classes[d.name] = files
+    return classes
 
 
 def _readable(path: Path) -> str | None:
@@ -90,26 +111,24 @@ def _readable(path: Path) -> str | None:
 
 
 def usable_images(folder: Path, valid_pct: float, log=print) -> list[Path]:
-    """Every readable image under the class folders of `folder`; bad files are skipped with a line each.
-
-    Refuses (TrainError) a class folder without images, fewer than two classes, and too few images
-    to hold out a validation set.
-    """
-    classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    empty = [d.name for d in classes if not any(f.suffix.lower() in IMAGE_EXTS for f in d.rglob("*"))]
+    """Every readable image of the class folders of `folder` (see class_images); bad files are skipped with a
+    line each. Refuses (TrainError) a class folder without images, fewer than two classes, and too few images
+    to hold out a validation set."""
+    classes = class_images(folder, log)
+    empty = [name for name, files in classes.items() if not files]
     if empty:
         raise TrainError(f"--data {folder}: class folder(s) {', '.join(empty)} hold no images — "
                          "add images or remove the folder")
     if len(classes) < 2:
         raise TrainError(f"--data {folder}: found {len(classes)} class folder(s) — need at least two "
                          "sub-folders, one per class")
-    files = image_files(folder)
+    files = [f for fs in classes.values() for f in fs]
     with ThreadPoolExecutor(4) as pool:
         problems = list(pool.map(_readable, files))
     for problem in filter(None, problems):
         log(f"skipped: {problem}")
     good = [f for f, p in zip(files, problems) if p is None]
-    counts = {d.name: sum(d in f.parents for f in good) for d in classes}
+    counts = {name: sum(f.parent.name == name for f in good) for name in classes}
     few = [f"{c} ({n})" for c, n in counts.items() if n < MIN_PER_CLASS]
     if few or int(len(good) * valid_pct) < 1:
         raise TrainError(f"--data {folder}: too few readable images ({', '.join(few) or len(good)}) — "

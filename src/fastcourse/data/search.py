@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DataError, OptionError, SearchError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, read_text
 from ..paths import check_label, dataset_dir
 
 QUERIES = "{} photo"  # comma-separated templates; {} is the category (course: "{} photo,{} sun photo,...")
@@ -104,10 +104,7 @@ def read_url_files(path: Path) -> list[dict]:
     items = []
     for f in files:
         category = check_label(f.stem, f"URL file {f.name}: category")
-        try:
-            text = f.read_text()
-        except UnicodeDecodeError:
-            raise DataError(f"--urls {f}: not a text file — one URL per line (url<TAB>query<TAB>title)") from None
+        text = read_text(f, f"--urls {f}")
         for line in text.splitlines():
             if not line.strip() or line.startswith("#"):
                 continue

@@ -190,8 +190,12 @@ def check_network(hosts: Mapping[str, tuple[str, int]] = HOSTS, timeout: float =
 def check_hf_token(environ: Mapping[str, str] = os.environ) -> Check:
     """Whether a Hugging Face token is available — never the token itself."""
     from ..credentials import find_token
+    from ..errors import UserError
 
-    token, source = find_token(environ)
+    try:
+        token, source = find_token(environ)
+    except UserError as e:
+        return Check("Hugging Face token", "warn", "unreadable", str(e))
     if token:
         return Check("Hugging Face token", "ok", f"yes ({source})")
     return Check("Hugging Face token", "warn", "no", "needed only to deploy: hf auth login, or export HF_TOKEN=...")
@@ -213,9 +217,14 @@ def check_kernel() -> Check:
 
 def check_kaggle(environ: Mapping[str, str] = os.environ, home: Path | None = None) -> Check:
     """Kaggle credentials in any form the kaggle 2.x client takes — where from, never the value."""
-    from ..credentials import kaggle_sources, readable_by_others
+    from ..credentials import check_kaggle_files, kaggle_sources, readable_by_others
+    from ..errors import UserError
 
-    found = kaggle_sources(environ, home)
+    try:
+        found = kaggle_sources(environ, home)
+        check_kaggle_files(found)
+    except UserError as e:
+        return Check("Kaggle credentials", "warn", "unreadable", str(e))
     if not found:
         return Check("Kaggle credentials", "warn", "none",
                      "needed for lessons 5-10: kaggle auth login, or export KAGGLE_API_TOKEN=...")

@@ -28,6 +28,7 @@ PLATFORMS = {  # name -> uv --python-platform (macOS 14 is onnxruntime's floor f
     "macos-arm64": "aarch64-apple-darwin", "windows-x86_64": "x86_64-pc-windows-msvc"}
 PYTHONS = ["3.11", "3.12", "3.13"]
 MACOS_TARGET = "14.0"
+RESOLVE_S = 1800  # seconds uv may take to resolve the lock (it downloads metadata from the index)
 
 
 def direct_requirements(root: Path, dev: bool = False) -> list[Requirement]:
@@ -55,7 +56,7 @@ def check_platform(root: Path, platform: str, python: str) -> str:
     cmd = [sys.executable, "-m", "uv", "pip", "compile", LOCK, "--no-deps", "--only-binary", ":all:",
            "--python-platform", PLATFORMS[platform], "--python-version", python, "-q", "--no-header",
            "-o", os.devnull]
-    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600,
                        env={**os.environ, "MACOSX_DEPLOYMENT_TARGET": MACOS_TARGET})
     return "" if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
 
@@ -83,8 +84,9 @@ def compile_lock(root: Path, upgrade: bool = False) -> None:
     pins (so both agree), then write environment.yml."""
     base = [sys.executable, "-m", "uv", "pip", "compile", "pyproject.toml", *UV_TARGET,
             "--custom-compile-command", "inv env.lock", "-q"]
-    subprocess.run(base + ["-o", LOCK] + (["--upgrade"] if upgrade else []), cwd=root, check=True)
+    subprocess.run(base + ["-o", LOCK] + (["--upgrade"] if upgrade else []), cwd=root, check=True, timeout=RESOLVE_S)
     subprocess.run(base + ["--extra", "dev", "-c", LOCK, "-o", DEV_LOCK] + (["--upgrade"] if upgrade else []),
+                   timeout=RESOLVE_S,
                    cwd=root, check=True)
     atomic_write_text(root / ENV_YML, render_environment_yml(root))
 

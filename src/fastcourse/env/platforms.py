@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..fileio import atomic_write_text
+from ..errors import EnvError, UserError, one_line
+from ..fileio import atomic_write_text, last_line
 
 PERSIST = [".fastai", ".cache/huggingface", ".cache/torch", ".local", ".jupyter", ".ssh"]  # under ~
 APT = ["git", "curl", "build-essential", "python3-venv"]
@@ -31,9 +32,15 @@ class Step:
     hint: str = ""
 
 
-def runner(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    """The real command runner (tests pass a recording fake)."""
-    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+def runner(cmd: list[str], timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    """The real command runner, with a deadline: a command that hangs (nvidia-smi on a wedged driver) or is
+    missing answers like a failed one (124 / 127) instead of stopping the plan (tests pass a recording fake)."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", f"{cmd[0]} did not finish within {timeout:.0f} s")
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(cmd, 127, "", f"{cmd[0]}: command not found")
 
 
 def is_wsl(root: Path) -> bool:
@@ -70,13 +77,15 @@ def wsl_steps(project: Path, home: Path, run=runner, which=shutil.which) -> list
         return all(run(["dpkg", "-s", p]).returncode == 0 for p in APT)
 
     return [
-        Step("NVIDIA driver visible (nvidia-smi)", lambda: run(["nvidia-smi"]).returncode == 0 if which("nvidia-smi") else False,
+        Step("NVIDIA driver visible (nvidia-smi)",
+             lambda: run(["nvidia-smi"], timeout=15).returncode == 0 if which("nvidia-smi") else False,
              None, "install the NVIDIA driver on Windows, not in Linux: WSL uses the Windows driver "
                    "(https://www.nvidia.com/Download/index.aspx); CPU-only also works"),
         Step(f"system packages ({' '.join(APT)})", apt_done,
-             lambda: _check(run(["sudo", "apt-get", "install", "-y", *APT])), f"sudo apt-get install -y {' '.join(APT)}"),
+             lambda: _check(run(["sudo", "-n", "apt-get", "install", "-y", *APT], timeout=1800)),
+             f"sudo apt-get install -y {' '.join(APT)}"),
         Step("the course environment (.venv)", lambda: (project / ".venv/.fastcourse-lock").exists(),
-             lambda: _check(run(["bash", str(project / "scripts/setup.sh")])), "bash scripts/setup.sh"),
+             lambda: _check(run(["bash", str(project / "scripts/setup.sh")], timeout=3600)), "bash scripts/setup.sh"),
         Step("new shells activate the environment (~/.bashrc)", bashrc_done, bashrc_do),
         Step("git identity", lambda: run(["git", "config", "--global", "user.email"]).returncode == 0, None,
              'git config --global user.name "Your Name" && git config --global user.email you@example.com'),
@@ -97,7 +106,7 @@ def paperspace_steps(root: Path, home: Path, project: Path, run=runner) -> list[
     dest = root / "notebooks" / "course22"
     steps.append(Step("course notebooks in /notebooks/course22", lambda: (dest / ".git").exists(),
                       lambda: _check(run([sys.executable, "-m", "invoke", "-r", str(project), "nb.course",
-                                          "--dest", str(dest)]))))
+                                          "--dest", str(dest)], timeout=900))))
     return steps
 
 
@@ -106,19 +115,59 @@ def _linked(link: Path, target: Path) -> bool:
 
 
 def persist(path: Path, target: Path) -> None:
-    """Move `path` into `target` (merging, never overwriting) and leave a symlink behind."""
-    target.mkdir(parents=True, exist_ok=True)
+    """Move `path` into `target` (merging, never overwriting) and leave a symlink behind, as a transaction:
+    the copy is made beside `target` after checking the room for it, and `path` is replaced by the link only
+    once the copy is complete; on any failure `path` is as it was. Modes are kept (~/.ssh stays 0700)."""
+    aside = None
     if path.is_symlink():
         path.unlink()
     elif path.exists():
-        for item in list(path.iterdir()):
-            dest = target / item.name
-            if dest.exists():  # both have it: keep the home copy beside, never lose either
-                dest = target / f"{item.name}.from-home-{time.strftime('%Y%m%d%H%M%S')}"
-            shutil.move(str(item), str(dest))
-        path.rmdir()
+        aside = _move_in(path, target)
+    if not target.exists():
+        target.mkdir(parents=True, mode=0o700 if path.name == ".ssh" else 0o777)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.symlink_to(target)
+    try:
+        path.symlink_to(target)
+    except OSError:
+        if aside:
+            aside.rename(path)
+        raise
+    if aside:
+        shutil.rmtree(aside)
+
+
+def _move_in(path: Path, target: Path) -> Path:
+    """Copy `path` into `target` through a staging folder, then move `path` aside (returned, to drop once
+    linked)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    need, free = _tree_size(path), shutil.disk_usage(target.parent).free
+    if os.stat(path).st_dev != os.stat(target.parent).st_dev and need + 64 * 1024**2 > free:
+        raise EnvError(f"{target.parent} has {free / 1024**3:.1f} GB free and {path} needs {need / 1024**3:.1f} GB — "
+                       f"free space there (or remove what {path} holds that you do not need); {path} is unchanged")
+    staging = target.parent / f".{target.name}.new-{os.getpid()}"
+    try:
+        shutil.copytree(path, staging, symlinks=True)  # copy2: contents, modes and times
+        target.mkdir(exist_ok=True)
+        os.chmod(target, os.stat(path).st_mode & 0o7777)
+        for item in sorted(staging.iterdir()):
+            dest = target / item.name
+            if dest.exists() or dest.is_symlink():  # both have it: keep the home copy beside, never lose either
+                dest = target / f"{item.name}.from-home-{time.strftime('%Y%m%d%H%M%S')}"
+            item.rename(dest)
+    except OSError as e:
+        raise EnvError(f"could not copy {path} into {target} ({e.strerror or type(e).__name__}) — {path} is "
+                       "unchanged; free space or fix permissions there, then run again") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    aside = path.with_name(f".{path.name}.moved-{os.getpid()}")
+    path.rename(aside)
+    return aside
+
+
+def _tree_size(path: Path) -> int:
+    """Bytes of the files under `path` (links not followed)."""
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def pre_run(home: Path, storage: Path, project: Path) -> str:
@@ -149,8 +198,10 @@ def _write_script(path: Path, text: str) -> None:
 
 
 def _check(result) -> None:
+    """EnvError with the command's last line when it failed."""
     if getattr(result, "returncode", 0):
-        raise RuntimeError((getattr(result, "stderr", "") or "command failed").strip()[-300:])
+        raise EnvError(f"{' '.join(map(str, result.args[:3]))} failed: "
+                       f"{last_line(getattr(result, 'stderr', '') or getattr(result, 'stdout', ''), 'no message')}")
 
 
 def run_plan(steps: list[Step], apply: bool) -> list[dict]:
@@ -162,6 +213,9 @@ def run_plan(steps: list[Step], apply: bool) -> list[dict]:
         elif not apply or s.do is None:
             rows.append({"step": s.name, "state": "to do", "action": s.hint or "inv ... --apply"})
         else:
-            s.do()
-            rows.append({"step": s.name, "state": "done now" if s.done() else "FAILED", "action": s.hint})
+            try:
+                s.do()
+                rows.append({"step": s.name, "state": "done now" if s.done() else "FAILED", "action": s.hint})
+            except (UserError, OSError) as e:  # one step failing stops neither the plan nor the others
+                rows.append({"step": s.name, "state": "FAILED", "action": one_line(e) or str(e)})
     return rows

@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 from ..env.lock import read_lock
+from ..errors import NotebookError
 from ..fileio import atomic_write_text
 from ..paths import lock_file
 
@@ -151,8 +152,10 @@ def kit_data(src: str) -> tuple[str, list[str]]:
     return src, notes
 
 
-def patch_source(src: str, pins: set[str]) -> tuple[str, list[str]]:
-    """One code cell's new source and what changed in it."""
+def patch_source(src: str, pins: set[str], ctx: dict | None = None) -> tuple[str, list[str]]:
+    """One code cell's new source and what changed in it (ctx: the notebook's name and code, for drift rules)."""
+    from . import drift
+
     notes = []
     if TRY_FASTKAGGLE.search(src):
         src = TRY_FASTKAGGLE.sub("import fastkaggle", src)
@@ -173,7 +176,8 @@ def patch_source(src: str, pins: set[str]) -> tuple[str, list[str]]:
         if new != line:
             notes.append(f"rewrote {line.strip()!r} -> {new.strip()!r}")
         out.append(new)
-    return "\n".join(out), notes
+    src, more = drift.apply("\n".join(out), ctx if ctx is not None else {"name": "notebook.ipynb", "code": ""})
+    return src, notes + more
 
 
 def patch_notebook(path: Path, backup: bool = True, pins: set[str] | None = None) -> list[str]:
@@ -185,9 +189,10 @@ def patch_notebook(path: Path, backup: bool = True, pins: set[str] | None = None
     pins = pins if pins is not None else pinned_packages()
     nb = read_notebook(path)
     notes, changed = [], set()
+    ctx = {"name": path.name, "code": "\n".join(c.source for c in nb.cells if c.cell_type == "code")}
     for idx, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            cell.source, cell_notes = patch_source(cell.source, pins)
+            cell.source, cell_notes = patch_source(cell.source, pins, ctx)
             notes += [f"cell {idx}: {n}" for n in cell_notes]
             changed |= {idx} if cell_notes else set()
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
@@ -218,9 +223,24 @@ def _has_code(src: str) -> bool:
 
 
 def notebooks_in(paths: list[Path]) -> list[Path]:
-    """Notebooks named or found under folders (backups and checkpoints left out)."""
+    """Notebooks named or found under folders (backups and checkpoints left out). A notebook that is a link
+    stands for its target (patched there, the link kept) when that lies inside the folder; else NotebookError."""
     out = []
     for p in map(Path, paths):
+        if not p.exists() and not p.is_symlink():
+            raise NotebookError(f"{p}: no such file or folder — fetch the course first (inv nb.course), or give the "
+                                "folder where you unpacked it")
         found = sorted(p.rglob("*.ipynb")) if p.is_dir() else [p]
-        out += [f for f in found if not f.name.endswith(".orig.ipynb") and ".ipynb_checkpoints" not in f.parts]
+        for f in found:
+            if f.name.endswith(".orig.ipynb") or ".ipynb_checkpoints" in f.parts:
+                continue
+            if f.is_symlink():
+                within = p if p.is_dir() else f.parent
+                target = f.resolve()
+                if not target.is_relative_to(within.resolve()):
+                    raise NotebookError(f"{f} is a link to {target}, outside {within} — patch the notebook where it "
+                                        f"is: inv nb.patch {target}")
+                f = target
+            if f not in out:
+                out.append(f)
     return out

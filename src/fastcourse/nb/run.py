@@ -11,7 +11,6 @@ from pathlib import Path
 from ..errors import NotebookError
 from ..paths import checkout, project_root
 
-COURSE_REPO = os.environ.get("FASTCOURSE_COURSE_REPO", "https://github.com/fastai/course22.git")  # or a mirror
 KERNEL = "fastcourse"
 
 
@@ -42,8 +41,15 @@ def _drop_unknown_keys(nb) -> None:
             del cell[key]
 
 
-def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> dict:
-    """Execute a copy of `nb` with papermill into out_dir (the original is never modified), render HTML."""
+CELL_TIMEOUT = 20 * 60  # seconds one cell may run (nb.run --timeout): a `while True` cell cannot hold CI forever
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]  # the kernel listens on 127.0.0.1 only: its "TCP without
+# encryption" warning, and its shutdown noise after a timeout, say nothing a learner can act on
+
+
+def run_notebook(nb: Path, out_dir: Path, params: dict, home: Path, timeout: float = CELL_TIMEOUT) -> dict:
+    """Execute a copy of `nb` with papermill into out_dir, in the notebook's own folder (its relative paths and
+    `%cd` assume it), with `home` as the project folder; the copy is saved after every cell and rendered as HTML.
+    The original is never modified. Ctrl-C ends in one line naming the cell that was running."""
     import papermill as pm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -51,22 +57,44 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> dict:
     bindir, path = str(Path(sys.executable).parent), os.environ.get("PATH", "")
     if path.split(os.pathsep)[0] != bindir:  # the kernel's `python` is this environment's (once, not per run)
         os.environ["PATH"] = f"{bindir}{os.pathsep}{path}"
+    os.environ["FASTCOURSE_HOME"] = str(home)  # the kernel runs in the notebook's folder, the project stays
     start, row = time.time(), {"notebook": nb.name, "status": "ok", "failing cell": "", "output": ""}
     try:
         read_notebook(nb)
     except NotebookError as e:
         return {**row, "status": "FAILED", "failing cell": str(e), "duration": "0.0 s"}
     try:
-        pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(cwd), progress_bar=False,
-                            kernel_name="python3", log_output=False)
+        pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent), progress_bar=False,
+                            kernel_name="python3", log_output=False, request_save_on_cell_execute=True,
+                            execution_timeout=timeout, extra_arguments=QUIET_KERNEL)
     except pm.PapermillExecutionError as e:
         row.update(status="FAILED", **{"failing cell": f"cell {e.cell_index} (In [{e.exec_count}]): {e.ename}: "
                                                         f"{str(e.evalue)[:80]}"})
+    except TimeoutError:  # nbclient's CellTimeoutError
+        row.update(status="FAILED", **{"failing cell": f"{running_cell(out)}: ran over --timeout {timeout:.0f} s"})
+    except KeyboardInterrupt:
+        raise NotebookError(f"interrupted in {nb.name} at {running_cell(out)} — what ran so far is in {out}; "
+                            "run it again to start over") from None
     row["duration"] = f"{time.time() - start:.1f} s"
     if out.exists():
         render_html(out)
     row["output"] = str(out)
     return row
+
+
+def running_cell(executed: Path) -> str:
+    """'cell N' of the cell papermill marked running (or the first not completed) in a partly executed copy."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError):
+        return "the first cell"
+    states = [c.get("metadata", {}).get("papermill", {}).get("status") for c in cells]
+    for want in ("running", "pending"):
+        if want in states:
+            return f"cell {states.index(want)}"
+    return f"cell {len(cells) - 1}"
 
 
 def render_html(nb: Path) -> Path:
@@ -92,37 +120,12 @@ def export_script(nb: Path, to: Path | None = None) -> Path:
     return to
 
 
-def clone_course(dest: Path, ref: str = "main", repo: str = COURSE_REPO) -> str:
-    """Clone or update the official course22 notebooks at `ref` with git; returns what was done."""
-    git = ["git", "-c", "advice.detachedHead=false"]
-    try:
-        if (dest / ".git").exists():
-            here = git + ["-C", str(dest)]
-            subprocess.run(here + ["fetch", "--depth", "1", "origin", ref], check=True,
-                           capture_output=True, text=True, timeout=300)
-            dirty = subprocess.run(here + ["status", "--porcelain"], capture_output=True, text=True).stdout.strip()
-            if dirty:  # the learner's edits (and our earlier patches) are kept in a stash, never dropped
-                subprocess.run(here + ["-c", "user.name=fastcourse", "-c", "user.email=fastcourse@localhost",
-                                       "stash", "push", "--include-untracked", "-m", "fastcourse: before nb.course update"],
-                               check=True, capture_output=True, text=True)
-            subprocess.run(here + ["checkout", "FETCH_HEAD"], check=True, capture_output=True, text=True)
-            kept = f"; your earlier changes are saved: git -C {dest} stash list" if dirty else ""
-            return f"updated {dest} to {ref}{kept}"
-        subprocess.run(git + ["clone", "--depth", "1", "--branch", ref, repo, str(dest)], check=True,
-                       capture_output=True, text=True, timeout=300)
-        return f"cloned {repo} ({ref}) into {dest}"
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
-        why = ((getattr(e, "stderr", "") or "").strip().splitlines() or ["timed out"])[-1]
-        raise NotebookError(f"git could not get {repo} ({ref}): {why} — check the network, or copy course22 "
-                            "by hand and run inv nb.patch on it") from e
-
-
 def register_kernel(name: str = KERNEL, user: bool = True) -> str:
     """Register this environment's Python as a Jupyter kernel; returns its display name."""
     display = f"Python {sys.version_info.major}.{sys.version_info.minor} (fastcourse)"
     where = ["--user"] if user else ["--prefix", sys.prefix]
     subprocess.run([sys.executable, "-m", "ipykernel", "install", *where, "--name", name,
-                    "--display-name", display], check=True, capture_output=True)
+                    "--display-name", display], check=True, capture_output=True, timeout=120)
     return display
 
 

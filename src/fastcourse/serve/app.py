@@ -6,23 +6,9 @@ Usage: python app.py [MODEL_DIR] [--port 7860] [--share]   (a Space runs it with
 import argparse
 from pathlib import Path
 
-import gradio as gr
-
-from fastcourse.predict import PortableModel
+from fastcourse.serve.interfaces import make_app
 
 HERE = Path(__file__).resolve().parent
-
-
-def make_app(model_dir, examples=()) -> gr.Interface:
-    """An image-in, class-probabilities-out interface over the portable (ONNX) model."""
-    model = PortableModel(model_dir)
-    return gr.Interface(
-        fn=lambda img: model.predict([img])[0]["probs"], api_name="predict",
-        inputs=gr.Image(type="pil", sources=["upload", "webcam", "clipboard"], label="image"),
-        outputs=gr.Label(num_top_classes=min(5, len(model.classes)), label="prediction"),
-        examples=[[str(e)] for e in examples] or None, flagging_mode="never",
-        title=f"Is it a {' or a '.join(model.classes[:3])}?")
-
 
 if __name__ == "__main__":
     cli = argparse.ArgumentParser(description="Serve a fastcourse model with gradio")

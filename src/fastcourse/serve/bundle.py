@@ -3,7 +3,6 @@ requirements pinned for the Space's Python, the card; and the check that it runs
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from importlib import metadata
@@ -15,14 +14,15 @@ from ..paths import remove_tree
 
 PKG = Path(__file__).resolve().parents[1]  # src/fastcourse
 APP_REQUIREMENTS = ["gradio", "onnxruntime", "numpy", "pillow"]  # what app.py needs: no torch, no fastai
-SPACE_MODULES = ("errors.py", "images.py", "predict.py")  # the part of fastcourse a Space runs
+SPACE_MODULES = ("errors.py", "images.py", "predict.py", "schema.py")  # the part of fastcourse a Space runs
 EXAMPLES_PER_CLASS = 2
 
 
 def model_config(model_dir: Path) -> dict:
-    """The training config saved beside a model (empty for a model exported elsewhere)."""
-    path = model_dir / "config.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The training config saved beside a model (empty for a model exported elsewhere), checked."""
+    from ..schema import config
+
+    return config(model_dir)
 
 
 def example_images(config: dict, per_class: int = EXAMPLES_PER_CLASS) -> list[Path]:
@@ -51,7 +51,10 @@ def bundle(model_dir: Path, dest: Path, title: str) -> Path:
     shutil.copy(Path(__file__).with_name("app.py"), tmp / "app.py")
     for module in SPACE_MODULES:
         shutil.copy(PKG / module, tmp / "fastcourse" / module)
+    (tmp / "fastcourse" / "serve").mkdir()
+    shutil.copy(Path(__file__).with_name("interfaces.py"), tmp / "fastcourse" / "serve" / "interfaces.py")
     (tmp / "fastcourse" / "__init__.py").write_text('"""The part of fastcourse a Space needs."""\n')
+    (tmp / "fastcourse" / "serve" / "__init__.py").write_text('"""The Space\'s gradio interfaces."""\n')
     for name in ("model.onnx", "model.json"):
         shutil.copy(model_dir / name, tmp / "model" / name)
     for img in example_images(config):
@@ -65,7 +68,9 @@ def bundle(model_dir: Path, dest: Path, title: str) -> Path:
 
 def readme(title: str, model_dir: Path) -> str:
     """The Space card: front matter that Spaces reads, then a short description."""
-    classes = json.loads((model_dir / "model.json").read_text())["classes"]
+    from ..schema import model_spec
+
+    classes = model_spec(model_dir)["classes"]
     return (f"---\ntitle: {title}\nemoji: 🐦\ncolorFrom: blue\ncolorTo: green\nsdk: gradio\n"
             f"sdk_version: {metadata.version('gradio')}\npython_version: \"{space_python()}\"\napp_file: app.py\n"
             "license: apache-2.0\npinned: false\n---\n\n"

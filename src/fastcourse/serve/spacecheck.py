@@ -51,7 +51,7 @@ def resolves(folder: Path) -> str:
     python = pinned_python(folder)
     r = subprocess.run(uv + ["pip", "compile", "requirements.txt", "--only-binary", ":all:", "--python-platform",
                              SPACE_PLATFORM, "--python-version", python, "-q", "--no-header", "-o", os.devnull],
-                       cwd=folder, capture_output=True, text=True)
+                       cwd=folder, capture_output=True, text=True, timeout=600)
     return "" if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
 
 
@@ -76,7 +76,11 @@ def clean_venv(folder: Path, cache: Path | None = None) -> Path:
         raise DeployError(f"the Space runs Python {python} and neither uv nor that Python is here — "
                           "pip install uv, then run the check again")
     for cmd in steps:
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        except subprocess.TimeoutExpired:
+            raise DeployError(f"making the clean virtualenv took over 30 minutes ({cmd[1]}) — check the network "
+                              "to the package index, then run again") from None
         if r.returncode:
             raise DeployError(f"the bundle's requirements do not install in a clean virtualenv "
                               f"({(r.stderr.strip().splitlines() or ['?'])[-1][:160]}) — the Space would fail too")

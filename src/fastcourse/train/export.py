@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import TrainError
-from ..fileio import atomic_write_text, atomic_write_with
+from ..fileio import atomic_write_text, atomic_write_with, sweep
 from ..paths import remove_tree
 
 PORTABLE = "model.onnx"  # weights + graph; runs with onnxruntime, no pickle, no fastai
@@ -22,7 +22,9 @@ def new_folder(dest: Path):
     """Yield a sibling temp folder; on success it replaces `dest` as a unit (the old one goes to
     models/.previous/NAME), on any failure it is removed and `dest` is left as it was."""
     owner = dest.parent
+    check_dest(dest)
     tmp = owner / f".{dest.name}.new-{os.getpid()}"
+    sweep(owner)  # what a killed run left (.NAME.new-PID of a dead PID)
     try:
         remove_tree(tmp, owner)
         tmp.mkdir(parents=True)
@@ -39,6 +41,14 @@ def new_folder(dest: Path):
     finally:
         if tmp.exists():
             remove_tree(tmp, owner)
+
+
+def check_dest(dest: Path) -> None:
+    """TrainError when models/NAME is a link: the folder is replaced as a unit, which must not happen through
+    a link (the link would be replaced by a folder, or the training thrown away)."""
+    if dest.is_symlink():
+        raise TrainError(f"{dest} is a link to {os.readlink(dest)} — a model folder is replaced as a unit, not "
+                         f"written through a link: remove the link (rm {dest}) or train with another --name")
 
 
 def save_all(learn, out: Path, config: dict) -> None:

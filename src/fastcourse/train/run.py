@@ -28,26 +28,30 @@ def train(cfg: TrainConfig, root: Path, distributed: bool = False) -> dict:
 
     One writer per model folder (a lock beside it). A distributed run is locked by its launcher instead.
     """
+    from .export import check_dest
+
     mod = task_module(cfg.task)
+    check_dest(model_dir(root, cfg.name))  # before any file is touched
     if hasattr(mod, "check"):
-        mod.check(cfg)  # before any file is touched
+        mod.check(cfg)
+    from ..data.folders import resolve
+
+    start = time.time()
+    data = resolve(Path(root), cfg.data, cfg.task)  # found (or downloaded) before models/ is touched
     if distributed:
-        return _train(cfg, Path(root), mod, distributed)
+        return _train(cfg, Path(root), mod, data, start, distributed)
     with model_locked(root, cfg.name):
-        return _train(cfg, Path(root), mod, distributed)
+        return _train(cfg, Path(root), mod, data, start, distributed)
 
 
-def _train(cfg: TrainConfig, root: Path, mod, distributed: bool) -> dict:
+def _train(cfg: TrainConfig, root: Path, mod, data: Path, start: float, distributed: bool) -> dict:
     import os
 
     import torch
     from fastai.torch_core import set_seed
 
-    from ..data.folders import resolve
     from . import export, report
 
-    start = time.time()
-    data = resolve(root, cfg.data, cfg.task)
     set_seed(cfg.seed, reproducible=True)
     learn, pretrained, why = mod.learner(cfg, data)
     resolved = cfg.resolved(data=str(data), pretrained=pretrained, lr=recipe.lr(mod, cfg, pretrained),

@@ -70,6 +70,7 @@ def learner(cfg, data: Path):
     """(learner, pretrained, why) for an image-folder dataset: its usable images, then a vision_learner."""
     from fastai.vision.all import error_rate, vision_learner
 
+    from .. import fixes  # noqa: F401 — timm's NHWC features under fastai's head (swin, swinv2)
     from ..data.folders import usable_images
 
     dls = make_dls(cfg, usable_images(data, cfg.valid_pct, log=log))

@@ -1,0 +1,112 @@
+"""The files the kit writes beside a model, read through one schema: model.json (what portable inference
+needs) and config.json (how it was trained). A file with a wrong type, a missing key, an unknown value or
+truncated JSON is one ModelError naming the file and the key — never a traceback, never accepted silently.
+Standard library only: a Space bundle carries this file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import ModelError
+
+RETRAIN = "retrain with inv train (or export the model again)"
+KINDS = ("classifier", "segmenter", "tabular", "collab")  # what a portable model does
+TASKS = ("vision", "tabular", "collab", "segment")  # what inv train trains (config.json's task)
+RESIZES = ("squish", "crop", "pad")
+PAD_MODES = ("reflection", "zeros", "border")
+
+
+def _names(v, lo=1):
+    return isinstance(v, list) and len(v) >= lo and all(isinstance(x, (str, int)) and str(x) != "" for x in v)
+
+
+def _ints(v, n, lo=1, hi=4096):
+    return isinstance(v, list) and len(v) == n and all(type(x) is int and lo <= x <= hi for x in v)
+
+
+def _floats(v, n, positive=False):
+    ok = isinstance(v, list) and len(v) == n and all(type(x) in (int, float) and x == x for x in v)
+    return ok and (not positive or all(x > 0 for x in v))
+
+
+def _text(v):
+    return isinstance(v, str)
+
+
+IMAGE = {  # what every image model's spec holds: (check, what it must be)
+    "size": (lambda v: _ints(v, 2), "a list of two whole numbers [height, width] from 1 to 4096"),
+    "mean": (lambda v: _floats(v, 3), "a list of three numbers (per RGB channel)"),
+    "std": (lambda v: _floats(v, 3, positive=True), "a list of three positive numbers (per RGB channel)"),
+}
+SPECS = {
+    "classifier": {"classes": (lambda v: _names(v, 2), "a list of at least two class names"), **IMAGE,
+                   "resize": (lambda v: v in RESIZES, f"one of {', '.join(RESIZES)}"),
+                   "pad_mode": (lambda v: str(v).lower() in PAD_MODES, f"one of {', '.join(PAD_MODES)}")},
+}
+CONFIG = {  # config.json: optional keys, typed when present
+    "task": (lambda v: v in TASKS, f"one of {', '.join(TASKS)}"),
+    "name": (_text, "a model name"),
+    "data": (_text, "the path of the data it was trained on"),
+    "epochs": (lambda v: type(v) is int and v >= 1, "a whole number of epochs"),
+    "seed": (lambda v: type(v) is int, "a whole number"),
+    "pretrained": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from `path`; ModelError when it is missing, unreadable, truncated or not an object."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except FileNotFoundError:
+        raise ModelError(f"{path} not found — train a model first (inv train) or pass --model models/NAME") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ModelError(f"{path} is not readable JSON ({type(e).__name__}: it may be truncated) — {RETRAIN}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} holds {type(data).__name__}, not an object of keys — {RETRAIN}")
+    return data
+
+
+def check(data: dict, fields: dict, path: Path, required: bool = True) -> dict:
+    """`data` when every field passes its check (required fields present); ModelError on the first that fails."""
+    for key, (ok, want) in fields.items():
+        if key not in data:
+            if required:
+                raise ModelError(f"{path}: {key} is missing (it must be {want}) — it was not written by fastcourse; "
+                                 f"{RETRAIN}")
+            continue
+        if not ok(data[key]):
+            raise ModelError(f"{path}: {key} must be {want}, not {json.dumps(data[key])[:40]} — {RETRAIN}")
+    return data
+
+
+def model_spec(folder: Path) -> dict:
+    """model.json of a portable model folder, checked for its kind (older files are classifiers)."""
+    path = Path(folder) / "model.json"
+    spec = read_json(path)
+    kind = spec.get("kind", "classifier")
+    if kind not in SPECS:
+        raise ModelError(f"{path}: kind must be one of {', '.join(SPECS)}, not {json.dumps(kind)[:40]} — {RETRAIN}")
+    spec = check(spec, SPECS[kind], path)
+    if "classes" in spec:
+        spec["classes"] = [str(c) for c in spec["classes"]]
+    return {**spec, "kind": kind}
+
+
+def config(folder: Path) -> dict:
+    """config.json beside a model (empty when there is none: a model exported elsewhere), checked when present."""
+    path = Path(folder) / "config.json"
+    if not path.exists():
+        return {}
+    return check(read_json(path), CONFIG, path, required=False)
+
+
+def task_of(folder: Path) -> str:
+    """The task a model folder was trained for: config.json's, else what model.json's kind implies, else vision."""
+    task = config(folder).get("task")
+    if task:
+        return task
+    kind = read_json(Path(folder) / "model.json").get("kind") if (Path(folder) / "model.json").exists() else None
+    return {"segmenter": "segment", "tabular": "tabular", "collab": "collab"}.get(kind, "vision")
