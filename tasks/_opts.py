@@ -30,6 +30,9 @@ def boundary(fn):
         except KeyboardInterrupt as e:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we stop: no traceback
             _stop(one_line(e))
+        except BrokenPipeError:  # `inv predict ... | head`: the reader stopped reading; so do we, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            os._exit(0)
         except BaseException as e:  # noqa: B902 — sorted below: expected failures, or a bug
             line = one_line(e)
             if line is None:
@@ -51,6 +54,8 @@ def _stop(line: str) -> None:
 
 
 OPTIONAL = set()  # (task name, argument) of positionals that may be left out
+VARIADIC = set()  # task names whose positional takes any number of values (inv predict a.png b.png dir/)
+EXTRA: list[str] = []  # the values after a variadic task's first positional, in order
 
 
 class Task(invoke.Task):
@@ -60,17 +65,20 @@ class Task(invoke.Task):
         return super().arg_opts(name, default, set(taken_names) | {"h"})
 
 
-def task(*args, optional=(), **kwargs):
+def task(*args, optional=(), variadic=False, **kwargs):
     """invoke's @task through the boundary (see Task for short flags).
 
     `optional` names positional arguments that may be left out (`inv nb.run` and `inv nb.run PATH`);
-    invoke itself requires every positional.
+    invoke itself requires every positional. `variadic`: the task's positional takes any number of values,
+    with options anywhere among them (read them with `paths_after`).
     """
     if len(args) == 1 and callable(args[0]) and not kwargs and not optional:
         return invoke.task(klass=Task)(boundary(args[0]))
 
     def decorate(fn):
         OPTIONAL.update((kwargs.get("name") or fn.__name__, a) for a in optional)
+        if variadic:
+            VARIADIC.add(kwargs.get("name") or fn.__name__)
         positional = list(kwargs.pop("positional", None) or []) + list(optional)
         return invoke.task(*args, positional=positional or None, klass=Task, **kwargs)(boundary(fn))
 
@@ -78,15 +86,36 @@ def task(*args, optional=(), **kwargs):
 
 
 def _complete_context(self, _complete=ParseMachine.complete_context):
-    """ParseMachine.complete_context, letting the positionals declared `optional` be left out (value "")."""
+    """ParseMachine.complete_context, letting the positionals declared `optional` be left out (value ""), and
+    any positional when the task's help was asked for (`inv deploy -h` needs no --space)."""
     if self.context:
+        helping = self.initial is not None and "--help" in self.initial.flags and \
+            self.initial.flags["--help"].value == self.context.name
         for arg in self.context.missing_positional_args:
-            if (self.context.name.split(".")[-1], arg.name) in OPTIONAL:
+            if helping or (self.context.name.split(".")[-1], arg.name) in OPTIONAL:
                 arg.value = ""
     _complete(self)
 
 
 ParseMachine.complete_context = _complete_context
+
+
+def _handle(self, token, _handle=ParseMachine.handle):
+    """ParseMachine.handle, keeping every further value of a variadic task's positional (a task name is still
+    a task, unless a file of that name exists), and `-h` as help on every task, before its positionals."""
+    ctx = self.context
+    if ctx is not None and self.initial is not None and token in ("-h", "--help") and token in self.initial.flags:
+        self.initial.flags[token].value = ctx.name  # help on this task, even where a positional is still open
+        return
+    if (ctx is not None and (ctx.name or "").split(".")[-1] in VARIADIC and self.current_state != "unknown"
+            and not self.waiting_for_flag_value and not token.startswith("-") and not ctx.missing_positional_args
+            and (token not in self.contexts or os.path.exists(token))):
+        EXTRA.append(token)
+        return
+    _handle(self, token)
+
+
+ParseMachine.handle = _handle
 
 
 def number(kind, option: str, value, lo=None, hi=None):
@@ -103,8 +132,9 @@ def number(kind, option: str, value, lo=None, hi=None):
     return n
 
 
-def paths_after(c, first) -> list[str]:
-    """The positional path plus any listed after `--`, each kept whole (spaces and all)."""
+def paths_after(c, first, options=()) -> list[str]:
+    """The positional path, any further ones (variadic tasks) and any listed after `--`, each kept whole
+    (spaces and all). An option among the paths after `--` is refused: it would be read as a file name."""
     argv = sys.argv
     if "--" in argv:
         rest = argv[argv.index("--") + 1:]
@@ -112,4 +142,24 @@ def paths_after(c, first) -> list[str]:
         import shlex
 
         rest = shlex.split(getattr(c, "remainder", "") or "")
-    return ([first] if first else []) + rest
+    misplaced = [r for r in rest if r.split("=")[0] in options]
+    if misplaced:
+        raise OptionError(f"{misplaced[0]} after `--` would be read as a file name — put options before `--`, or "
+                          f"leave `--` out: the paths can come in any order with the options")
+    return ([first] if first else []) + EXTRA + rest
+
+
+def model_folder(model: str, code: str | None = None):
+    """The portable folder a task serves: models/NAME (or any folder), or a fastai model.pkl converted once
+    (fastcourse.train.convert) — with `code`, the file defining what the pickle needs from a notebook."""
+
+    from fastcourse.paths import project_root
+
+    path = project_root() / model
+    if path.suffix == ".pkl" or path.is_file():
+        from fastcourse.train.convert import convert
+
+        return convert(path, project_root(), project_root() / code if code else None)
+    if code:
+        raise OptionError("--code is for a model.pkl (a fastai export): a models/NAME folder needs none")
+    return path

@@ -106,5 +106,9 @@ def clean(c, name, model=None, apply=False, top="30"):
         done = cl.apply(ds)
         print(", ".join(f"{k}: {v}" for k, v in done.items()) or "nothing to apply (all keep)")
         return
-    path = cl.report(ds, root / (model or f"models/{name}"), top)
+    from fastcourse.schema import describe
+
+    folder = root / (model or f"models/{name}")
+    print(describe(folder), flush=True)
+    path = cl.report(ds, folder, top)
     print(f"report: {path}\nedit {ds / 'clean/decisions.csv'}, then: inv data.clean --name {name} --apply")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from fastcourse.console import human_bytes
 from fastcourse.containers import engines as en, lint as ct
-from fastcourse.errors import EnvError
+from fastcourse.env import gpu
+from fastcourse.errors import EnvError, OptionError
 from fastcourse.fileio import run_child
 from fastcourse.paths import checkout
 
@@ -25,7 +26,9 @@ TAG = "localhost/fastcourse:latest"
 HELP = {"engine": "docker or podman (default: whichever is installed, docker first)",
         "ca_bundle": "PEM CA bundle for pip behind a TLS-intercepting proxy (a build secret, never in a layer)",
         "base": f"base image (default {en.DEFAULT_BASE}; offline: {en.LOCAL_BASE} from inv docker.base)",
-        "tag": f"image tag (default {TAG})"}
+        "tag": f"image tag (default {TAG}; other builds: fastcourse:cpu, fastcourse:cu126)",
+        "torch": "torch's build: cu130 (default, the lock's: driver >= 580, Turing and newer), cu126 (older GPUs "
+                 "and drivers), cpu (no GPU: a smaller image)"}
 
 
 def _run(cmd, env=None):
@@ -47,26 +50,41 @@ def _base(engine: str, base) -> str | None:
     return base
 
 
-def build_image(engine, tag, ca_bundle, base) -> str:
-    """Build docker/Dockerfile; returns the engine used."""
+def build_image(engine, tag, ca_bundle, base, torch=gpu.DEFAULT) -> str:
+    """Build docker/Dockerfile for torch's `torch` build; returns the engine used. A build other than the lock's
+    needs the PyTorch index of that build: told in one line, before anything is built, when it cannot be reached."""
+    if torch not in gpu.BUILDS:
+        raise OptionError(f"--torch {torch!r} is not one of {', '.join(gpu.BUILDS)}")
+    if torch != gpu.DEFAULT and not gpu.reachable(f"{gpu.INDEX}/{torch}/torch/"):
+        raise EnvError(f"the PyTorch index for {torch} ({gpu.INDEX}/{torch}) cannot be reached from here — the {torch} "
+                       "image installs torch from it; build it where it answers (or set FASTCOURSE_TORCH_INDEX to a "
+                       "mirror)")
     engine = en.find(engine)
     en.check(engine)
-    cmd = en.build_command(engine, checkout() / ct.DOCKERFILE, tag, checkout(), _base(engine, base), ca_bundle)
+    args = {"TORCH": torch, "FASTCOURSE_TORCH_INDEX": gpu.INDEX}
+    cmd = en.build_command(engine, checkout() / ct.DOCKERFILE, tag, checkout(), _base(engine, base), ca_bundle, args)
     _run(cmd, env=en.build_env(engine))
     return engine
 
 
+def tag_for(tag: str | None, torch: str) -> str:
+    """The image tag: as given, else latest for the lock's build and the build's name for the others."""
+    return tag or (TAG if torch == gpu.DEFAULT else TAG.replace(":latest", f":{torch}"))
+
+
 @task(help=HELP)
-def build(c, engine=None, tag=TAG, ca_bundle=None, base=None):
-    """Build the CUDA-capable image from docker/Dockerfile (the runtime lock, as pip and conda)."""
-    engine = build_image(engine, tag, ca_bundle or None, base)
+def build(c, engine=None, tag=None, ca_bundle=None, base=None, torch=gpu.DEFAULT):
+    """Build the image from docker/Dockerfile (the runtime lock, as pip and conda; --torch cpu: no CUDA)."""
+    tag = tag_for(tag, torch)
+    engine = build_image(engine, tag, ca_bundle or None, base, torch)
     print(f"built {tag} with {engine}: {human_bytes(en.image_size(engine, tag))}")
 
 
 @task(help=HELP)
-def test(c, engine=None, tag=TAG, ca_bundle=None, base=None):
+def test(c, engine=None, tag=None, ca_bundle=None, base=None, torch=gpu.DEFAULT):
     """Build the image, print its size, and run the in-image checks as its user (docker/check-image.sh)."""
-    engine = build_image(engine, tag, ca_bundle or None, base)
+    tag = tag_for(tag, torch)
+    engine = build_image(engine, tag, ca_bundle or None, base, torch)
     size = en.image_size(engine, tag)
     print(f"image {tag}: {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB; target <= 6.5 GB)", flush=True)
     health = json.dumps(en.healthcheck_command(checkout() / ct.DOCKERFILE))
@@ -128,6 +146,8 @@ def down(c, engine=None):
 def lint(c):
     """Lint the Dockerfile (hadolint), compose files and devcontainer (+ the Dev Containers CLI when present)."""
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        raise EnvError("hadolint is not installed — it is a dev tool: bash scripts/setup.sh --dev installs it")
     r = subprocess.run([hadolint, "--config", str(checkout() / ".hadolint.yaml"), str(checkout() / ct.DOCKERFILE),
                         str(checkout() / "docker/Dockerfile.test")])
     problems = [f"{f}: {p}" for f, ps in ct.lint_all().items() for p in ps]

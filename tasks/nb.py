@@ -9,9 +9,7 @@
 """
 
 import ast
-import os
 import secrets
-import sys
 from pathlib import Path
 
 from fastcourse.console import table
@@ -61,8 +59,8 @@ def run(c, notebook=None, param=None, smoke=False, timeout=str(nbs.CELL_TIMEOUT)
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
         raise NotebookError("; ".join(f"{r['notebook']} failed at {r['failing cell']}" for r in failed)
-                   + f" — the executed copies with the error are in {nbs.out_dir()}")
-    print(f"executed notebooks and HTML: {nbs.out_dir()}")
+                   + f" — the executed copies with the error are in {out}")
+    print(f"executed notebooks and HTML: {out}")
 
 
 @task(help={"notebook": "notebook with #|export cells", "to": "script to write (default: app.py beside the notebook)"})
@@ -146,15 +144,18 @@ def _check_course(source: Path, only: str, timeout: float, full: bool = False) -
 
 
 def _serve(port: str, command, banner: str) -> None:
-    """Register the kernel, print how to connect, then become the server (exec): signals reach it directly."""
+    """Register the kernel, start the server as a child (Ctrl-C and SIGTERM reach it), and print how to connect
+    as the last line once it answers — not before its start-up log, where it would scroll away."""
+    from fastcourse.fileio import run_child
+
     port = number(int, "port", port, 1, 65535)
     display = nbs.register_kernel()
     token = secrets.token_urlsafe(24)
-    print(f"kernel '{nbs.KERNEL}' registered as {display!r}")
-    print(banner.format(port=port, token=token), flush=True)
-    sys.stderr.flush()
+    print(f"kernel '{nbs.KERNEL}' registered as {display!r}; starting the server ...", flush=True)
     cmd = command(port, token, nbs.notebook_dir())
-    os.execv(cmd[0], cmd)
+    code = run_child(cmd, on_start=lambda proc: nbs.announce(proc, port, banner.format(port=port, token=token)))
+    if code not in (0, -15, 130):
+        raise NotebookError(f"the Jupyter server exited with {code} — read its messages above")
 
 
 @task(help={"port": "port on 127.0.0.1 (default 8888)"})

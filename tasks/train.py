@@ -11,7 +11,7 @@ from fastcourse.errors import DataError
 from fastcourse.paths import model_dir, project_root
 from fastcourse.train import config as tc, vision
 
-from ._opts import number, paths_after, task
+from ._opts import model_folder, number, paths_after, task
 
 HELP = {
     "task": "vision (default) | tabular | collab | segment: lesson 1's applications",
@@ -60,30 +60,40 @@ def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="
     print(f"report: {out / 'report.html'}")
 
 
-@task(optional=["path"], help={
-    "path": "an image file or a directory of images (more after `--`: inv predict a.jpg -- b.jpg dir/)",
-    "model": "model folder made by inv train (default models/digits)",
+PREDICT_HELP = {
+    "path": "what to predict, any number, options anywhere — an image classifier or segmentation model: image "
+            "files or folders (inv predict a.jpg b.png photos/); tabular: CSV files of rows (inv predict "
+            "new.csv --model models/tabular); collab: USER,ITEM pairs or CSVs of them (inv predict 74,8 "
+            "--model models/collab)",
+    "model": "model folder made by inv train, or a fastai model.pkl (default models/digits)",
+    "code": "for a model.pkl: a .py file defining the functions the notebook defined (e.g. is_cat)",
     "json": "print JSON lines instead of a table (image classifiers)",
     "out": "where tabular/collab predictions (CSV) and segmentation masks (PNG) go (default: stdout / beside each image)",
-    "bs": "batch size for directories (default 64)"})
-def predict(c, path=None, model="models/digits", json=False, bs="64", out=None):
-    """Predict with a trained model: images (classifier, masks), CSV rows (tabular) or user,item pairs (collab)."""
-    from fastcourse.predict import PortableModel, predict_paths
-    from fastcourse.schema import task_of
+    "bs": "batch size for folders of images (default 64)"}
+PREDICT_OPTIONS = {"--model", "--code", "--json", "--out", "--bs"}
+
+
+@task(optional=["path"], variadic=True, help=PREDICT_HELP)
+def predict(c, path=None, model="models/digits", code=None, json=False, bs="64", out=None):
+    """Predict with a trained model: images (classifier, masks), CSV rows (tabular) or USER,ITEM pairs (collab)."""
+    from fastcourse import predict as pr
+    from fastcourse.schema import describe
 
     bs = number(int, "bs", bs, 1)
-    paths = paths_after(c, path)
+    paths = paths_after(c, path, PREDICT_OPTIONS)
     if not paths:
-        raise DataError("predict needs at least one image or directory — e.g. inv predict photo.jpg")
-    folder = project_root() / model
-    if task_of(folder) != "vision":
-        from fastcourse.train.run import predict as predict_other
+        raise DataError("predict needs something to predict — e.g. inv predict photo.jpg (see inv predict -h)")
+    folder = model_folder(model, code)
+    pm = pr.load(folder)
+    print(describe(folder), file=sys.stderr, flush=True)
+    target = project_root() / out if out else None
+    if pm.kind != "classifier":
+        from fastcourse.serve.outputs import predict_other
 
-        print("\n".join(predict_other(folder, paths, project_root() / out if out else None)))
+        print("\n".join(predict_other(pm, paths, target)))
         return
-    pm = PortableModel(folder)
     failed = 0
-    for path, result, error in predict_paths(pm, paths, bs):
+    for path, result, error in pr.predict_paths(pm, paths, bs):
         failed += bool(error)
         if json:
             print(jsonlib.dumps({"path": str(path), **(result or {}), **({"error": error} if error else {})}))

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
 
@@ -227,3 +228,53 @@ def hostile(home: Path, args: list[str], env: dict, message: str, owns: str | No
 def ids(rows) -> list[str]:
     """Readable test ids for a hostile table: the command line of each row."""
     return [" ".join(r[0])[:60] for r in rows]
+
+
+def browser_path() -> str:
+    """Debian's chromium (setup.sh --dev), else another Chromium or Chrome on PATH (GitHub's runners)."""
+    import shutil
+
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if not found:
+        pytest.skip("no Chromium or Chrome on PATH: bash scripts/setup.sh --dev installs Debian's chromium")
+    return found
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]  # nothing leaves this machine
+
+
+def screenshot(html: Path, png: Path) -> dict:
+    """Open a report page in headless Chromium, save a full-page screenshot, and say what it shows:
+    {images: [src of each <img> that loaded], headings: [...]}."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(html.resolve().as_uri())
+        page.wait_for_load_state("load")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(png), full_page=True)
+        shown = page.evaluate("""() => ({images: [...document.images].filter(i => i.naturalWidth > 0)
+                                            .map(i => i.getAttribute('src')),
+                                          headings: [...document.querySelectorAll('h1,h2')].map(h => h.innerText)})""")
+        browser.close()
+    return shown
+
+
+def fake_course22(src: Path) -> str:
+    """A local git repository shaped as fastai/course22 is (checked on a fetched copy, 2026-12): its only branch
+    is `master` (also its default), the lesson notebooks sit at the top as NN-name.ipynb, and clean/ holds
+    copies without outputs; lesson 1's notebook has course22's cell shapes. Returns its file:// URL."""
+    import subprocess
+
+    src.mkdir(parents=True)
+    official_notebook(src / "00-is-it-a-bird-creating-a-model-from-your-own-data.ipynb")
+    (src / "clean").mkdir()
+    official_notebook(src / "clean/00-is-it-a-bird-creating-a-model-from-your-own-data.ipynb")
+    (src / "README.md").write_text("# course22\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-C", str(src)]
+    for cmd in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-qm", "course"]):
+        subprocess.run(git + cmd, check=True, capture_output=True)
+    return f"file://{src}"

@@ -28,7 +28,7 @@ def copy(tmp_path):
 
 @pytest.mark.parametrize("file,old,new,problem", [
     (ct.DOCKERFILE, "USER 1000:1000", "USER root", "final USER must not be root"),
-    (ct.DOCKERFILE, "pip install --no-cache-dir -r /tmp/requirements.lock", "pip install fastai gradio", "lock"),
+    (ct.DOCKERFILE, 'python /tmp/gpu.py install --torch "$TORCH"', "pip install fastai gradio &&", "lock"),
     (ct.DOCKERFILE, 'ENTRYPOINT ["tini", "--"]', "", "init process"),
     (ct.DOCKERFILE, "COPY requirements.lock /tmp/requirements.lock",
      "COPY ca.crt /usr/local/share/ca-certificates/ca.crt\nCOPY requirements.lock /tmp/requirements.lock", "build secret"),
@@ -52,9 +52,14 @@ def test_structure_checks_catch_regressions(copy, file, old, new, problem):
 
 def test_image_installs_the_same_lock():
     """The Dockerfile should install exactly the runtime requirements.lock (as conda does) and the package."""
+    from fastcourse.env import gpu
+
     text = (REPO / ct.DOCKERFILE).read_text()
-    assert "COPY requirements.lock /tmp/requirements.lock" in text
-    assert "pip install --no-cache-dir -r /tmp/requirements.lock" in text
+    assert "COPY requirements.lock /tmp/requirements.lock" in text and "ARG TORCH=cu130" in text
+    assert 'python /tmp/gpu.py install --torch "$TORCH"' in text and "--lock /tmp/requirements.lock" in text
+    # the default build is exactly the lock, as pip and conda install it
+    assert gpu.install_commands("cu130", "/tmp/requirements.lock", "python", ["--no-cache-dir"]) == [
+        ["python", "-m", "pip", "install", "-r", "/tmp/requirements.lock", "--no-cache-dir"]]
     assert "- -r requirements.lock" in (REPO / "environment.yml").read_text()
 
 

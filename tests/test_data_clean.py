@@ -20,6 +20,9 @@ def test_clean_report_and_apply(inv, tmp_path):
     ds = tmp_path / "data/digits"
     for name in ("report.html", "top_losses.png", "queries.png", "decisions.csv"):
         assert (ds / "clean" / name).stat().st_size > 0
+    assert p.stdout.startswith(f"model {tmp_path / 'models/digits'} (vision, trained ")  # which model judges
+    page = (ds / "clean/report.html").read_text()
+    assert f"Judged by model {tmp_path / 'models/digits'}" in page and "top_losses.png" not in page  # each image once
     rows = list(csv.DictReader((ds / "clean/decisions.csv").open()))
     assert [float(r["loss"]) for r in rows] == sorted((float(r["loss"]) for r in rows), reverse=True)
     rows[0]["action"], rows[1]["action"], rows[1]["new_category"] = "delete", "relabel", "7" if rows[1]["category"] == "3" else "3"

@@ -53,8 +53,9 @@ def test_search_gives_up_with_clear_error():
 @pytest.mark.parametrize("task", ["data.search", "data.build"])
 def test_search_offline_is_one_line_error(inv, tmp_path, task):
     """Offline (forced: ddgs' proxy is a closed local port), data.search and data.build should exit non-zero
-    with one line pointing to the embedded dataset."""
+    with one line saying where your own photos go instead, and the embedded digits."""
     p = inv(task, "--name", "b", "--categories", "bird", home=tmp_path, timeout=120,
             env={"DDGS_PROXY": closed_port_url()})
-    assert p.returncode != 0
-    assert "embedded dataset" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    assert "put your own photos in data/b/images/<category>/" in p.stderr.replace("Put", "put")
+    assert "inv train --data b" in p.stderr and "embedded digits" in p.stderr

@@ -61,10 +61,12 @@ def test_network_check_uses_real_sockets():
     closed_port = closed.getsockname()[1]
     closed.close()
     up, down = doctor.check_network({"up": ("127.0.0.1", server.getsockname()[1]),
-                                     "down": ("127.0.0.1", closed_port)}, timeout=1)
+                                     "down": ("127.0.0.1", closed_port), "also down": ("127.0.0.1", closed_port)},
+                                    timeout=1)
     server.close()
-    assert (up.status, down.status) == ("ok", "warn")
-    assert "embedded dataset" in down.fix
+    assert (up.name, up.status, down.name, down.status) == ("up", "ok", "network", "warn")
+    assert "down (127.0.0.1), also down (127.0.0.1)" in down.value  # one row, one fix, for every host down
+    assert "lessons 1-2 still work offline" in down.fix
 
 
 def test_token_reported_but_never_printed(inv, tmp_path):

@@ -1,28 +1,20 @@
 """scripts/setup.sh and inv setup.wsl / setup.paperspace on fake roots."""
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import REPO, run_inv
-from helpers import snapshot
+from helpers import fake_course22, snapshot
 
 from fastcourse.env import platforms as pf
 
 
 @pytest.fixture
 def course_repo(tmp_path):
-    """A local git repository standing in for fast.ai's course22 on GitHub."""
-    src = tmp_path / "upstream"
-    src.mkdir()
-    (src / "00-is-it-a-bird.ipynb").write_text(json.dumps(
-        {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(src)]
-    for cmd in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-qm", "course"]):  # course22: master only
-        subprocess.run(git + cmd, check=True)
-    return f"file://{src}"
+    """A local git repository standing in for fast.ai's course22 on GitHub (its shape: helpers.fake_course22)."""
+    return fake_course22(tmp_path / "upstream")
 
 
 def test_paperspace_setup_on_fake_root(tmp_path, course_repo):
@@ -46,7 +38,7 @@ def test_paperspace_setup_on_fake_root(tmp_path, course_repo):
     assert (home / ".ssh/id_ed25519").read_text() == "key kept in storage"
     script = root / "storage/pre-run.sh"
     assert os.access(script, os.X_OK) and f'relink "{home / ".fastai"}"' in script.read_text()
-    assert (root / "notebooks/course22/00-is-it-a-bird.ipynb").exists()
+    assert (root / "notebooks/course22/00-is-it-a-bird-creating-a-model-from-your-own-data.ipynb").exists()
     before = snapshot(root)
     second = run_inv("setup.paperspace", "--apply", home=tmp_path, env=env)
     assert second.returncode == 0 and "to do" not in second.stdout and "done now" not in second.stdout
@@ -204,3 +196,26 @@ def test_persist_keeps_modes_and_fails_whole_when_storage_is_full(tmp_path):
         assert not [p for p in storage.rglob("*") if not p.is_dir()]
     finally:
         subprocess.run(["umount", str(storage)], capture_output=True)
+
+
+def test_setup_says_size_time_and_the_next_commands(tmp_path):
+    """setup.sh should say how big and how long before installing, install the build it chose, and end with the
+    three next commands (a stand-in .venv/bin/python records what it is asked to run)."""
+    import shutil
+
+    project = tmp_path / "project"
+    for rel in ("scripts/setup.sh", "src/fastcourse/env/gpu.py", "pyproject.toml", "requirements.lock"):
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, project / rel)
+    (project / ".venv/bin").mkdir(parents=True)
+    calls = tmp_path / "calls.txt"
+    (project / ".venv/bin/python").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 0\n')
+    (project / ".venv/bin/python").chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no nvidia-smi here: the CPU build
+    r = subprocess.run(["bash", "scripts/setup.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("torch build: cpu (no NVIDIA GPU")
+    assert lines[1].startswith("installing requirements.lock into .venv: about 2 GB, 3-15 minutes")
+    assert [l.split("#")[0].strip() for l in lines[-3:]] == ["source .venv/bin/activate", "inv train", "inv env.doctor"]
+    assert "src/fastcourse/env/gpu.py install --torch cpu --lock requirements.lock -- -e ." in calls.read_text()

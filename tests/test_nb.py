@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import REPO, free_port, run_inv, wait_http
-from helpers import hostile, ids, official_notebook
+from helpers import fake_course22, hostile, ids
 from nbformat.v4 import new_code_cell, new_notebook
 
 
@@ -76,20 +76,21 @@ def test_nb_run_reports_failing_cell_and_keeps_copy(tmp_path):
 
 @pytest.mark.slow
 def test_nb_export_app_runs(trained, tmp_path):
-    """nb.export should write the #|export cells to app.py, which imports and classifies an image."""
+    """nb.export should write the #|export cells to app.py: the course's app, loading model.pkl (its labelling
+    function defined beside it), which classifies an image."""
     home, _ = trained
     out = tmp_path / "app.py"
     p = run_inv("nb.export", str(REPO / "notebooks/02-production.ipynb"), "--to", str(out), home=home)
     assert p.returncode == 0, p.stderr
     code = out.read_text()
-    assert "def classify" in code and "gr.Interface" in code and "load_learner" not in code
+    assert "def classify_image" in code and "gr.Interface" in code and "load_learner" in code and "def is_three" in code
     image = sorted((home / "data/digits/images/3").glob("*.png"))[0]
-    r = subprocess.run([sys.executable, "-c", f"import app; from PIL import Image; "
-                        f"p = app.classify(Image.open({str(image)!r})); print(max(p, key=p.get))"],
-                       cwd=tmp_path, env={**os.environ, "FASTCOURSE_MODEL": str(home / "models/digits")},
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", f"import app; p = app.classify_image({str(image)!r}); "
+                        "print(max(p, key=p.get), sorted(p))"],
+                       cwd=tmp_path, env={**os.environ, "MODEL_PKL": str(home / "models/digits/model.pkl")},
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "3"
+    assert r.stdout.strip().splitlines()[-1] == "3 ['3', '7']"
 
 
 def test_nb_course_offline_and_from_a_local_repo(tmp_path):
@@ -98,21 +99,19 @@ def test_nb_course_offline_and_from_a_local_repo(tmp_path):
     p = run_inv("nb.course", "--dest", "c22", "--repo", closed, home=tmp_path, timeout=300)
     assert p.returncode != 0 and "git could not get" in p.stderr and "inv nb.patch" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "c22").exists()
-    src = tmp_path / "upstream"
-    src.mkdir()
-    official_notebook(src / "00-is-it-a-bird.ipynb")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(src)]
-    for cmd in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-qm", "course"]):  # course22: master only
-        subprocess.run(git + cmd, check=True)
-    p = run_inv("nb.course", "--dest", "c22", "--repo", f"file://{src}", home=tmp_path)
+    upstream = fake_course22(tmp_path / "upstream")  # master only, as course22: a clone must not ask for main
+    p = run_inv("nb.course", "--dest", "c22", "--repo", upstream, home=tmp_path)
     assert p.returncode == 0, p.stderr
-    assert "cloned" in p.stdout and "change(s)" in p.stdout
-    assert "iskaggle" not in (tmp_path / "c22/00-is-it-a-bird.ipynb").read_text()
-    again = run_inv("nb.course", "--dest", "c22", "--repo", f"file://{src}", home=tmp_path)
+    assert "(master) into" in p.stdout and "change(s)" in p.stdout
+    nb = tmp_path / "c22/00-is-it-a-bird-creating-a-model-from-your-own-data.ipynb"
+    assert "iskaggle" not in nb.read_text() and "iskaggle" not in (tmp_path / "c22/clean" / nb.name).read_text()
+    again = run_inv("nb.course", "--dest", "c22", "--repo", upstream, home=tmp_path)
     assert again.returncode == 0 and "updated" in again.stdout and "stash list" in again.stdout
     stash = subprocess.run(["git", "-C", str(tmp_path / "c22"), "stash", "list"], capture_output=True, text=True)
     assert "before nb.course update" in stash.stdout  # earlier local changes kept, not dropped
-    assert "iskaggle" not in (tmp_path / "c22/00-is-it-a-bird.ipynb").read_text()
+    assert "iskaggle" not in nb.read_text()
+    wrong = run_inv("nb.course", "--dest", "c23", "--repo", upstream, "--ref", "main", home=tmp_path)
+    assert wrong.returncode == 1 and "git could not get" in wrong.stderr  # there is no main, as on GitHub
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -149,10 +148,18 @@ def test_nb_lab_loopback_and_token(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5)
         assert e.value.code == 403
-        log.seek(0)
-        url = next(l for l in log.read().splitlines() if "/lab?token=" in l).split()[-1]
+        deadline = time.time() + 30
+        while "/lab?token=" not in (text := open(log.name).read()) and time.time() < deadline:
+            time.sleep(0.2)
+        lines = [l for l in text.splitlines() if l.strip()]
+        at = next(i for i, l in enumerate(lines) if l.startswith("JupyterLab: http"))
+        assert "Ctrl-C to stop" in lines[at + 1]  # the URL after the server's start-up log, not lost in it
+        started = [i for i, l in enumerate(lines) if "is running at" in l]  # Jupyter's own start-up lines
+        assert started and at > max(started)
+        url = lines[at].split()[-1]
         token = url.split("token=")[1]
         specs = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=5))
+        assert set(specs["kernelspecs"]) == {"fastcourse"} and specs["default"] == "fastcourse"  # one kernel
         assert specs["kernelspecs"]["fastcourse"]["spec"]["display_name"].endswith("(fastcourse)")
         assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
     deadline = time.time() + 20
@@ -164,8 +171,10 @@ def test_nb_lab_loopback_and_token(tmp_path):
 def test_nb_colab_serves_colab_with_a_token(tmp_path):
     """nb.colab should print the URL to paste, answer Colab's origin (CORS) with the token, refuse without it."""
     with serving("nb.colab", tmp_path) as (port, log):
-        log.seek(0)
-        url = next(l for l in log.read().splitlines() if l.startswith(f"http://127.0.0.1:{port}/?token="))
+        deadline = time.time() + 30
+        while "/?token=" not in (text := open(log.name).read()) and time.time() < deadline:
+            time.sleep(0.2)
+        url = next(l for l in text.splitlines() if l.startswith(f"http://127.0.0.1:{port}/?token="))
         origin = "https://colab.research.google.com"
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status?token={url.split('token=')[1]}",
                                      headers={"Origin": origin})
@@ -258,3 +267,33 @@ def test_ctrl_c_during_a_notebook_names_the_cell(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "Traceback" not in out + err, err[-2000:]
     assert "interrupted in slow.ipynb at cell 1" in err
+
+
+@pytest.mark.slow
+def test_smoke_run_never_touches_the_learners_model(trained, tmp_path):
+    """nb.run --smoke should run in a scratch project: the learner's models/ and data/ stay byte-identical."""
+    import shutil
+
+    from helpers import snapshot
+
+    home = tmp_path / "home"
+    shutil.copytree(trained[0], home, symlinks=True)
+    before = {k: v for k, v in snapshot(home).items() if k.startswith(("models/", "data/"))}
+    p = run_inv("nb.run", "--smoke", home=home, timeout=900)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "smoke mode: a scratch project in" in p.stdout
+    assert {k: v for k, v in snapshot(home).items() if k.startswith(("models/", "data/"))} == before
+    assert (home / "build/notebooks/01-is-it-a-bird.ipynb").exists()
+
+
+@pytest.mark.parametrize("name, code", [
+    ("01-is-it-a-bird.ipynb", ["DataBlock(", "vision_learner(", "fine_tune(", "ClassificationInterpretation",
+                               "learn.export(", "ImageClassifierCleaner"]),
+    ("02-production.ipynb", ["def is_three", "learn.export(", "load_learner(", "gr.Interface(", "--code labels.py"]),
+])
+def test_our_notebooks_teach_the_courses_code(name, code):
+    """Our lesson notebooks should show the course's own calls (they run in smoke mode in CI, end to end)."""
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    assert all(c in text for c in code), [c for c in code if c not in text]
+    assert nb.metadata["kernelspec"]["name"] == "fastcourse"

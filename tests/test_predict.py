@@ -99,7 +99,7 @@ HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
     (["predict", "x.png", "--model", "models/nulltask"], {}, "task must be one of vision, tabular, collab, segment, "
                                                              "not null", None),
     (["predict", "inputs/bomb.png", "--model", "models/good"], {}, "could not be predicted", None),
-    (["predict", "--model", "models/good"], {}, "predict needs at least one", None),
+    (["predict", "--model", "models/good"], {}, "predict needs something to predict", None),
     (["predict", "x.png", "--bs", "0"], {}, "--bs 0 is out of range", None),
 ]
 
@@ -108,3 +108,25 @@ HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
 def test_hostile_predict(tmp_path, args, env, message, owns):
     """inv predict with a broken model file or bad input should end in one line naming the file and the key."""
     hostile(tmp_path, args, env, message, owns)
+
+
+@pytest.mark.slow
+def test_predict_takes_what_a_learner_types(trained, tmp_path):
+    """Several images and folders as positionals, options anywhere among them, the model named first."""
+    home, _ = trained
+    three, seven = sorted((home / "data/digits/images/3").glob("*.png"))[0], sorted((home / "data/digits/images/7").glob("*.png"))[0]
+    p = run_inv("predict", str(three), "--json", str(seven), "--model", "models/digits", str(home / "data/digits/images/3"),
+                home=home)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [r["label"] for r in rows[:2]] == ["3", "7"] and len(rows) == 2 + len(list((home / "data/digits/images/3").glob("*.png")))
+    assert p.stderr.splitlines()[0].startswith(f"model {home / 'models/digits'} (vision, trained ")
+    misplaced = run_inv("predict", str(three), "--", str(seven), "--model", "x", home=home)
+    assert misplaced.returncode == 1 and "--model after `--` would be read as a file name" in misplaced.stderr
+
+
+@pytest.mark.parametrize("task", ["predict", "train", "nb.run", "app", "deploy", "data.fetch"])
+def test_dash_h_is_help_on_every_task(task):
+    """`inv TASK -h` should print the task's help, even where the task takes a positional."""
+    p = run_inv(task, "-h")
+    assert p.returncode == 0 and "Usage:" in p.stdout and "Options:" in p.stdout, p.stdout + p.stderr

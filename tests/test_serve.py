@@ -10,7 +10,7 @@ import pytest
 from conftest import GOOD_SPEC, REPO, closed_port_url, free_port, run_inv, wait_http
 from fakehub import VALID_TOKEN, FakeHub
 from gradio_client import Client, handle_file
-from helpers import hostile, ids, tiny_classifier
+from helpers import browser_path, hostile, ids, tiny_classifier
 from PIL import Image
 
 SCREENSHOTS = REPO / "build" / "test-artifacts"
@@ -37,16 +37,6 @@ def stop(proc) -> tuple[str, str]:
     return proc.out.read(), proc.err.read()
 
 
-def browser_path() -> str:
-    """Debian's chromium (setup.sh --dev), else another Chromium or Chrome on PATH (GitHub's runners)."""
-    import shutil
-
-    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-    if not found:
-        pytest.skip("no Chromium or Chrome on PATH: bash scripts/setup.sh --dev installs Debian's chromium")
-    return found
-
-
 @pytest.fixture(scope="module")
 def bundle(trained):
     home, _ = trained
@@ -62,7 +52,9 @@ def test_bundle_contents(bundle):
 
     assert len((bundle / "app.py").read_text().splitlines()) < 40
     assert (bundle / "model/model.onnx").stat().st_size > 0 and (bundle / "model/model.json").exists()
-    assert {p.name.split("-")[0] for p in (bundle / "examples").iterdir()} == {"3", "7"}
+    assert {p.name.split("-")[0] for p in (bundle / "examples").iterdir() if p.suffix == ".png"} == {"3", "7"}
+    call = json.loads((bundle / "examples/example.json").read_text())  # what the Space check sends
+    assert call["files"] == [0] and call["args"][0].startswith("examples/3-")
     reqs = dict(l.split("==") for l in (bundle / "requirements.txt").read_text().split())
     assert reqs["gradio"] == metadata.version("gradio") and reqs["onnxruntime"] == metadata.version("onnxruntime")
     assert not {"fastai", "torch", "fastcore"} & set(reqs)
@@ -183,7 +175,8 @@ def test_deploy_creates_gradio_space_and_uploads(trained):
     local = {q.relative_to(bundle).as_posix() for q in bundle.rglob("*") if q.is_file()}
     assert set(hub.files["learner/digits"]) == local
     assert hub.files["learner/digits"]["model/model.onnx"] == (bundle / "model/model.onnx").read_bytes()
-    assert p.stdout.strip().endswith(f"{hub.url}/spaces/learner/digits")
+    lines = p.stdout.strip().splitlines()
+    assert lines[-2].endswith(f"{hub.url}/spaces/learner/digits") and lines[-1].startswith("its answer here")
     assert VALID_TOKEN not in p.stdout + p.stderr
 
 

@@ -269,3 +269,43 @@ def test_a_killed_export_leaves_nothing_behind_after_the_next_run(inv, trained, 
     p = inv("train", "--epochs", "1", "--size", "32", "--name", "other", home=home, env=offline_env(home / "torch"))
     assert p.returncode == 0, p.stderr[-2000:]
     assert not leftover.exists() and live.exists()
+
+
+@pytest.mark.slow
+def test_a_piped_training_log_reads_as_lines(trained):
+    """inv train with its output piped (a log file) should print one line per epoch, no carriage returns, no bars."""
+    _, p = trained
+    out = p.stdout + p.stderr
+    assert "\r" not in out and "█" not in out
+    epochs = [l for l in p.stdout.splitlines() if l.startswith("epoch ")]
+    assert len(epochs) == 5 and all("train_loss" in l and "valid_loss" in l and "error_rate" in l for l in epochs)
+
+
+@pytest.mark.slow
+def test_the_vision_report_shows_what_a_learner_wants(trained):
+    """The vision report should show the data, the recipe and why, the epoch table and loss curve, its plots and
+    the next commands; the screenshot goes to build/report-screenshots/vision.png."""
+    from helpers import screenshot
+
+    home, _ = trained
+    report = home / "models/digits/report.html"
+    shown = screenshot(report, REPO / "build/report-screenshots/vision.png")
+    assert {"Data", "Per class", "Training, epoch by epoch", "Confusion matrix", "Top losses", "Next"} <= set(
+        shown["headings"])
+    assert {"loss.png", "confusion_matrix.png", "top_losses.png"} <= set(shown["images"])
+    page = report.read_text()
+    assert "the embedded digits" in page and "trained from scratch: resnet18" in page and "inv predict photo.jpg" in page
+    metrics = json.loads((home / "models/digits/metrics.json").read_text())
+    assert len(metrics["epoch_table"]) == 5 and {"train_loss", "valid_loss", "error_rate"} <= set(metrics["epoch_table"][0])
+
+
+@pytest.mark.slow
+def test_replacing_a_model_says_where_the_previous_one_is(inv, trained, tmp_path):
+    """Training over an existing model should say in one line that it replaced it and where the old one is."""
+    home = tmp_path / "home"
+    shutil.copytree(trained[0], home, symlinks=True)
+    before = (home / "models/digits/model.onnx").read_bytes()
+    p = inv("train", "--epochs", "1", "--size", "32", home=home, env=offline_env(home / "torch"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"replaced {home / 'models/digits'}; the previous model is kept in {home / 'models/.previous/digits'}" in p.stdout
+    assert (home / "models/.previous/digits/model.onnx").read_bytes() == before

@@ -15,7 +15,8 @@ from helpers import hostile, ids, repickle
 from localserver import LocalServer
 from PIL import Image
 
-TASK_ARTIFACTS = ("model.pkl", "config.json", "metrics.json", "plot.png", "report.html")
+TASK_ARTIFACTS = ("model.pkl", "model.onnx", "model.json", "config.json", "metrics.json", "plot.png", "loss.png",
+                  "report.html")
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +202,116 @@ HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
 def test_hostile_other_tasks(tmp_path, args, env, message, owns):
     """inv train --task T with a bad CSV or folder should end in one line per problem, before training."""
     hostile(tmp_path, args, env, message, owns)
+
+
+FASTAI_PREDS = {  # task -> how fastai itself predicts, in a fresh process from model.pkl (argv: pkl, data)
+    "tabular": "import pandas as pd\nrows = pd.read_csv(sys.argv[2])\n"
+               "preds, _ = learn.get_preds(dl=learn.dls.test_dl(rows))\nout = preds.tolist()",
+    "collab": "import pandas as pd\nrows = pd.read_csv(sys.argv[2])[['user', 'item']].head(500)\n"
+              "preds, _ = learn.get_preds(dl=learn.dls.test_dl(rows))\nout = preds.view(-1).tolist()",
+    "segment": "from pathlib import Path\nfiles = sorted(Path(sys.argv[2]).glob('*.png'))[:10]\n"
+               "preds, _ = learn.get_preds(dl=learn.dls.test_dl(files))\nout = preds.tolist()",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, data", [("tabular", "data/penguins/penguins.csv"), ("collab", "data/ratings/ratings.csv"),
+                                        ("segment", "data/shapes/images")])
+def test_the_portable_model_agrees_with_fastai(trained_tasks, task, data):
+    """Each task's portable model (ONNX + its preprocessing, no fastai) should predict what fastai's model.pkl
+    predicts: tabular probabilities and collab ratings within 1e-4, segmentation masks pixel for pixel."""
+    import pandas as pd
+
+    from fastcourse.images import open_image
+    from fastcourse.predict import load
+
+    home, _ = trained_tasks
+    code = ("import sys, json, warnings\nwarnings.simplefilter('ignore')\nfrom fastai.learner import load_learner\n"
+            "learn = load_learner(sys.argv[1])\n" + FASTAI_PREDS[task] + "\nprint(json.dumps(out))")
+    r = subprocess.run([sys.executable, "-c", code, str(home / "models" / task / "model.pkl"), str(home / data)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    theirs = np.array(json.loads(r.stdout.strip().splitlines()[-1]))
+    model = load(home / "models" / task)
+    if task == "tabular":
+        ours = np.array([[p[c] for c in model.spec["classes"]] for p in
+                         (x["probs"] for x in model.predict(pd.read_csv(home / data).to_dict("records")))])
+    elif task == "collab":
+        rows = pd.read_csv(home / data).head(500)
+        ours = model.ratings(list(zip(rows.user, rows.item)))
+    else:
+        files = sorted((home / data).glob("*.png"))[:10]
+        ours_masks = np.stack(model.masks([open_image(f) for f in files]))
+        assert (ours_masks == theirs.argmax(1)).mean() > 0.999
+        return
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["tabular", "collab", "segment"])
+def test_each_task_bundles_and_answers_from_a_clean_virtualenv(trained_tasks, task):
+    """inv app.bundle --check should pass for every task: the Space's requirements alone, its example answered,
+    and a card that says what the Space runs."""
+    home, _ = trained_tasks
+    p = run_inv("app.bundle", "--model", f"models/{task}", "--check", home=home, timeout=1200)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    answer = p.stdout.strip().splitlines()[-1]
+    assert answer.startswith("check: Python") and {"tabular": "-> ", "collab": "-> rating ", "segment": "-> a mask of"}[task] in answer
+    card = (home / "build/space" / task / "README.md").read_text()
+    assert f"- task: {task}" in card and "- validation: " in card and "not measured" not in card
+    assert "torch " in card and "fastai " in card
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["tabular", "collab", "segment"])
+def test_each_report_shows_what_a_learner_wants(trained_tasks, task):
+    """The report should show, in a real browser, the headline in plain words, the data, the epoch table with
+    its loss curve, the task's plot and what to run next; the screenshot goes to build/report-screenshots/."""
+    from conftest import REPO
+    from helpers import screenshot
+
+    home, _ = trained_tasks
+    shown = screenshot(home / "models" / task / "report.html", REPO / "build/report-screenshots" / f"{task}.png")
+    assert {"Data", "Training, epoch by epoch", "Next", "Configuration"} <= set(shown["headings"])
+    assert {"loss.png", "plot.png"} <= set(shown["images"])
+    page = (home / "models" / task / "report.html").read_text()
+    words = {"tabular": "accuracy", "collab": "validation MSE", "segment": "mean Dice"}[task]
+    assert words in page and f"inv app --model models/{task}" in page and "valid_mse 0." not in page
+    config = json.loads((home / "models" / task / "config.json").read_text())
+    assert "size" not in config and "resize" not in config  # vision-only options stay out of other tasks
+
+
+@pytest.mark.slow
+def test_segmentation_masks_look_like_masks(trained_tasks, tmp_path):
+    """Predicted masks should be palette PNGs (each class its colour) whose pixels are still the class indices."""
+    home, _ = trained_tasks
+    image = sorted((home / "data/shapes/images").glob("*.png"))[0]
+    assert run_inv("predict", str(image), "--model", "models/segment", "--out", str(tmp_path), home=home).returncode == 0
+    with Image.open(tmp_path / f"{image.stem}_mask.png") as mask:
+        assert mask.mode == "P" and mask.getpalette()[3:6] == [255, 127, 14]  # class 1: tab10's orange
+        assert set(np.unique(np.asarray(mask))) <= {0, 1, 2}
+
+
+@pytest.mark.slow
+def test_collab_predict_takes_typed_pairs(trained_tasks):
+    """inv predict USER,ITEM ... with a collab model should rate each pair; an unknown user is one line."""
+    import pandas as pd
+
+    home, _ = trained_tasks
+    truth = pd.read_csv(home / "data/ratings/ratings.csv").head(2)
+    pairs = [f"{u},{i}" for u, i in zip(truth.user, truth.item)]
+    p = run_inv("predict", *pairs, "--model", "models/collab", home=home)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = pd.read_csv(io.StringIO(p.stdout))
+    assert list(out.user) == list(truth.user) and (abs(out.rating - truth.rating) < 1.5).all()
+    unknown = run_inv("predict", "99999,1", "--model", "models/collab", home=home)
+    assert unknown.returncode == 1 and "user '99999' is not one the model was trained on" in unknown.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["tabular", "collab", "segment"])
+def test_training_prints_no_warning_a_learner_cannot_act_on(trained_tasks, task):
+    """No third-party warning (torch's read-only NumPy arrays, torch.jit) should reach a learner's screen."""
+    _, runs = trained_tasks
+    out = runs[task].stdout + runs[task].stderr
+    assert "UserWarning" not in out and "FutureWarning" not in out and "\r" not in out, out[-2000:]

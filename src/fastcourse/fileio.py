@@ -93,6 +93,23 @@ def sweep(folder: Path) -> list[Path]:
     return removed
 
 
+@contextlib.contextmanager
+def staging(dest: Path):
+    """A folder beside `dest` named as ours (.NAME.new-PID) for work that must land whole: whatever is left of
+    it when the block ends (a failure, or what was not moved out) is removed; a killed run's is swept later."""
+    import shutil
+
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.new-{os.getpid()}")
+    if tmp.exists() and not tmp.is_symlink():
+        shutil.rmtree(tmp)
+    try:
+        yield tmp
+    finally:
+        if tmp.exists() and not tmp.is_symlink():
+            shutil.rmtree(tmp)
+
+
 BOMS = [(codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
         (codecs.BOM_UTF16_BE, "UTF-16")]
 
@@ -184,11 +201,16 @@ def run(cmd: list[str], timeout: float, what: str | None = None, **kw) -> subpro
         raise EnvError(f"{what}: the command {cmd[0]} is not installed") from None
 
 
-def run_child(cmd: list[str], **kw) -> int:
-    """Run a long-lived child, passing SIGTERM/SIGINT/SIGHUP on to it and reaping it; returns its exit code."""
+def run_child(cmd: list[str], on_start=None, **kw) -> int:
+    """Run a long-lived child, passing SIGTERM/SIGINT/SIGHUP on to it and reaping it; returns its exit code.
+    `on_start(proc)` runs in a thread once it has started (e.g. to say where a server answers)."""
+    import threading
+
     proc = subprocess.Popen(cmd, **kw)
     forward = lambda sig, _frame: proc.send_signal(sig)  # noqa: E731
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    if on_start:
+        threading.Thread(target=on_start, args=(proc,), daemon=True).start()
     try:
         return proc.wait()
     finally:

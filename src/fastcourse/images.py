@@ -13,6 +13,8 @@ from .errors import DataError
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 50_000_000  # larger images are bombs (Pillow warns at 89M); data.fetch uses the same number
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]  # a colour per class (matplotlib's tab10)
 
 
 def open_image(path, max_pixels: int = MAX_PIXELS, name: str | None = None) -> Image.Image:
@@ -64,3 +66,19 @@ def fit_image(img: Image.Image, size: tuple[int, int], method: str, pad_mode: st
         mode = {"reflection": "reflect", "border": "edge"}.get(pad_mode.lower(), "constant")
         img = Image.fromarray(np.pad(np.asarray(img), pads, mode=mode))
     return img.resize((tw, th), Image.Resampling.BILINEAR)
+
+
+def mask_image(mask: np.ndarray) -> Image.Image:
+    """A mask of class indices as a palette image: each class its PALETTE colour, the indices kept as pixels."""
+    im = Image.fromarray(mask.astype(np.uint8), "P")
+    flat = [c for rgb in PALETTE for c in rgb]
+    im.putpalette(flat * (768 // len(flat)) + flat[: 768 % len(flat)])
+    return im
+
+
+def overlay(image: Image.Image, mask: np.ndarray, alpha: float = 0.45) -> Image.Image:
+    """`image` with its mask drawn over it in the PALETTE colours (class 0, the background, left clear)."""
+    colours = np.array(PALETTE, dtype=np.float32)[mask % len(PALETTE)]
+    base = np.asarray(image.convert("RGB").resize(mask.shape[::-1]), dtype=np.float32)
+    mix = np.where((mask > 0)[..., None], base * (1 - alpha) + colours * alpha, base)
+    return Image.fromarray(mix.astype(np.uint8))

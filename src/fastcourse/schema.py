@@ -45,6 +45,25 @@ SPECS = {
                    "resize": (lambda v: v in RESIZES, f"one of {', '.join(RESIZES)}"),
                    "pad_mode": (lambda v: str(v).lower() in PAD_MODES, f"one of {', '.join(PAD_MODES)}")},
 }
+SPECS["segmenter"] = {"classes": (lambda v: _names(v, 2), "a list of at least two class names (codes)"), **IMAGE}
+SPECS["tabular"] = {
+    "classes": (lambda v: _names(v, 2), "a list of at least two class names"),
+    "cat_names": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of column names"),
+    "cont_names": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of column names"),
+    "categories": (lambda v: isinstance(v, dict) and all(_names(x) for x in v.values()),
+                   "an object of column -> list of its categories"),
+    "fill": (lambda v: isinstance(v, dict) and all(type(x) in (int, float) for x in v.values()),
+             "an object of column -> number"),
+    "means": (lambda v: isinstance(v, dict) and all(type(x) in (int, float) for x in v.values()),
+              "an object of column -> number"),
+    "stds": (lambda v: isinstance(v, dict) and all(type(x) in (int, float) and x > 0 for x in v.values()),
+             "an object of column -> positive number"),
+    "columns": (lambda v: isinstance(v, dict) and all(isinstance(x, dict) and x.get("kind") in ("category", "number")
+                                                      for x in v.values()), "an object of column -> its kind"),
+}
+SPECS["collab"] = {"users": (lambda v: _names(v, 2), "a list of user ids"),
+                   "items": (lambda v: _names(v, 2), "a list of item ids"),
+                   "y_range": (lambda v: _floats(v, 2), "a list [lowest, highest] rating")}
 CONFIG = {  # config.json: optional keys, typed when present
     "task": (lambda v: v in TASKS, f"one of {', '.join(TASKS)}"),
     "name": (_text, "a model name"),
@@ -110,3 +129,23 @@ def task_of(folder: Path) -> str:
         return task
     kind = read_json(Path(folder) / "model.json").get("kind") if (Path(folder) / "model.json").exists() else None
     return {"segmenter": "segment", "tabular": "tabular", "collab": "collab"}.get(kind, "vision")
+
+
+HEADLINES = [("error_rate", "error rate", "{:.2%}"), ("pixel_accuracy", "pixel accuracy", "{:.2%}"),
+             ("accuracy", "accuracy", "{:.2%}"), ("valid_mse", "validation MSE", "{:.4f}")]
+
+
+def describe(folder: Path) -> str:
+    """One line naming the model a task uses: its folder, task, when it was trained, and how good it is."""
+    import time
+
+    folder = Path(folder)
+    stamp = next((p for p in (folder / "metrics.json", folder / "model.json") if p.exists()), None)
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp.stat().st_mtime)) if stamp else "when unknown"
+    try:
+        metrics = read_json(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
+    except ModelError:
+        metrics = {}
+    score = next((f"{label} {fmt.format(metrics[key])}" for key, label, fmt in HEADLINES
+                  if isinstance(metrics.get(key), (int, float))), "no metrics")
+    return f"model {folder} ({task_of(folder)}, trained {when}, {score})"

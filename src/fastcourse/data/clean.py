@@ -9,7 +9,6 @@ to their new folder, recording each change in the manifest and marking the line 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import math
 import shutil
@@ -91,7 +90,9 @@ def _report(ds: Path, model_dir: Path, top: int) -> Path:
     fig.savefig(out / "queries.png", dpi=80, bbox_inches="tight")
     plt.close("all")
     write_decisions(out / "decisions.csv", merge_decisions(read_decisions(out / "decisions.csv"), scored))
-    atomic_write_text(out / "report.html", render(ds.name, worst, per_query, ds))
+    from ..schema import describe
+
+    atomic_write_text(out / "report.html", render(ds.name, worst, per_query, describe(model_dir)))
     return out / "report.html"
 
 
@@ -101,23 +102,21 @@ def query_table(rows: list[dict], scored: list[dict]) -> list[dict]:
     return [{**q, "disputed": disputed[q["query"]]} for q in manifest.summary(rows, key="query")]
 
 
-def render(name: str, worst: list[dict], per_query: list[dict], ds: Path) -> str:
-    """The HTML page: thumbnails of the top losses and the per-query table."""
+def render(name: str, worst: list[dict], per_query: list[dict], model: str) -> str:
+    """The cleaning page (the kit's one report page): which model judged, each top-loss image once, by query."""
+    from .. import page
+
     cells = "".join(
-        f'<figure><img src="../{html.escape(r["path"])}" width="128"><figcaption>{html.escape(r["category"])}'
-        f' → {html.escape(r["predicted"])}<br>loss {r["loss"]:.2f}<br><small>{html.escape(r["path"])}</small>'
-        "</figcaption></figure>" for r in worst)
-    rows = "".join(f"<tr><td>{html.escape(q['query'])}</td><td>{q['kept']}</td><td>{q['duplicate']}</td>"
-                   f"<td>{q['failed']}</td><td>{q['disputed']}</td></tr>" for q in per_query)
-    return f"""<!doctype html><meta charset="utf-8"><title>Cleaning {html.escape(name)}</title>
-<style>figure{{display:inline-block;margin:.4em;font:12px sans-serif}}td,th{{padding:.2em .6em}}</style>
-<h1>Cleaning {html.escape(name)}</h1>
-<p>Edit <code>decisions.csv</code> (action: keep, delete or relabel with new_category), then run
-<code>inv data.clean --name {html.escape(name)} --apply</code>. Deleted images go to quarantine/.</p>
-<h2>Top losses</h2>{cells}<p><img src="top_losses.png" alt="top losses"></p>
-<h2>By query</h2><table><tr><th>query</th><th>kept</th><th>duplicate</th><th>failed</th>
-<th>disputed by model</th></tr>{rows}</table><p><img src="queries.png" alt="per query"></p>
-"""
+        f'<figure><img src="../{page.esc(r["path"])}" width="128" alt="{page.esc(r["path"])}"><figcaption>'
+        f'{page.esc(r["category"])} → {page.esc(r["predicted"])}<br>loss {r["loss"]:.2f}<br>'
+        f'<small>{page.esc(r["path"])}</small></figcaption></figure>' for r in worst)
+    lead = (f"<p>Judged by {page.esc(model)}.</p><p>Edit <code>decisions.csv</code> (action: keep, delete or relabel "
+            f"with new_category), then run <code>inv data.clean --name {page.esc(name)} --apply</code>. Deleted images "
+            "go to quarantine/, never destroyed.</p>")
+    table = page.table([{"query": q["query"] or "(none)", "kept": q["kept"], "duplicate": q["duplicate"],
+                         "failed": q["failed"], "disputed by the model": q["disputed"]} for q in per_query])
+    return page.render(f"Cleaning {name}", lead, [("Top losses (the model disagrees most)", cells or "<p>(none)</p>"),
+                                                  ("By query", table + page.image("queries.png", "per query"))])
 
 
 def read_decisions(path: Path) -> list[dict]:

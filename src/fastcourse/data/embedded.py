@@ -153,3 +153,23 @@ def shapes(root: Path, seed: int = 0) -> Path:
             atomic_write_bytes(path, buf.getvalue())
     atomic_write_text(ds / "codes.txt", "\n".join(CODES) + "\n")  # written last: marks the set complete
     return ds
+
+
+def describe(path: Path) -> str | None:
+    """What an embedded dataset (or one of the course's) is, in words; None for the learner's own data."""
+    names = {"digits": "the embedded digits: scikit-learn's handwritten 3s and 7s (the course's MNIST sample), "
+                       "32x32 pixels",
+             "penguins": "the embedded Palmer penguins: 344 penguins of three species, measured on three islands",
+             "ratings": f"the embedded ratings: {N_RATINGS} ratings of {ITEMS} items by {USERS} users, made from "
+                        f"hidden factors plus noise (the best possible MSE is {RATING_NOISE ** 2:.2f})",
+             "shapes": f"the embedded shapes: {SHAPES} images of circles and squares with a class for every pixel"}
+    course = {"adult_sample": "the course's ADULT_SAMPLE (census income: does a person earn over 50k?)",
+              "movie_lens_sample": "the course's ML_SAMPLE (MovieLens ratings)",
+              "camvid_tiny": "the course's CAMVID_TINY (street scenes, a class for every pixel)"}
+    p = Path(path)
+    for folder in (p, p.parent):
+        if folder.parent.name == "data" and folder.name in names:
+            return names[folder.name]
+        if folder.name in course:
+            return course[folder.name]
+    return None

@@ -36,7 +36,7 @@ def _transient(e: Exception) -> bool:
 
 
 def search_images(searcher: Searcher, query: str, max_results: int = MAX_RESULTS,
-                  sleep=time.sleep, jitter=random.random) -> list[dict]:
+                  sleep=time.sleep, jitter=random.random, dataset: str = "NAME") -> list[dict]:
     """One query with exponential backoff and jitter on rate limits/timeouts, bounded in total wait."""
     waited = 0.0
     for attempt in range(MAX_TRIES):
@@ -46,8 +46,9 @@ def search_images(searcher: Searcher, query: str, max_results: int = MAX_RESULTS
             if "No results" in str(e):
                 return []
             if not _transient(e):
-                raise SearchError(f"image search for {query!r} failed: {str(e)[:100]} — are you offline? "
-                                  "`inv train` works offline on the embedded dataset") from e
+                raise SearchError(f"image search for {query!r} failed ({_why(e)}) — offline? Put your own photos "
+                                  f"in data/{dataset}/images/<category>/ (one folder per category) and run inv "
+                                  f"train --data {dataset}, or train offline on the embedded digits: inv train") from e
             delay = min(BASE_DELAY * 2**attempt * (1 + jitter()), MAX_WAIT - waited)
             if attempt == MAX_TRIES - 1 or delay <= 0:
                 raise SearchError(f"image search for {query!r} is still rate-limited after {waited:.0f} s "
@@ -55,6 +56,16 @@ def search_images(searcher: Searcher, query: str, max_results: int = MAX_RESULTS
             sleep(delay)
             waited += delay
     raise AssertionError("unreachable")
+
+
+def _why(e: Exception) -> str:
+    """A search failure in a few words (the client's message names URLs and DNS internals)."""
+    text = str(e)
+    for mark, words in (("DNS", "no DNS: the network is unreachable"), ("onnect", "could not connect"),
+                        ("imed out", "timed out"), ("403", "refused (403)"), ("certificate", "TLS certificate")):
+        if mark in text:
+            return words
+    return type(e).__name__
 
 
 def search_categories(root: Path, name: str, categories: list[str], queries: str = QUERIES,
@@ -74,7 +85,7 @@ def search_categories(root: Path, name: str, categories: list[str], queries: str
         seen, lines = set(), ["# url\tquery\ttitle"]
         for template in templates:
             query = template.format(cat)
-            for r in search_images(searcher, query, max_results):
+            for r in search_images(searcher, query, max_results, dataset=name):
                 url = r.get("image") or r.get("url")
                 if url and url not in seen:
                     seen.add(url)

@@ -122,33 +122,80 @@ def check_versions(lock_text: str) -> list[Check]:
     return out
 
 
-def check_cuda() -> list[Check]:
-    """GPU visibility: torch's view, the driver, and the CUDA version torch was built for."""
+def torch_facts(prove: bool = True) -> dict:
+    """What the installed torch can do with CUDA: its CUDA version, architectures, whether it sees a GPU, and
+    (when it does) the proof: a matmul and a conv on the GPU checked against the CPU."""
     import torch
 
-    built = torch.version.cuda or "none (CPU-only build)"
-    driver = _nvidia_smi("driver_version")
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        gpu = f"{props.name}, {props.total_memory / 1024**3:.0f} GB, driver {driver or '?'}, torch CUDA {built}"
-        return [Check("GPU", "ok", f"{torch.cuda.device_count()}x {gpu}")]
-    if not driver and sys.platform == "darwin":
-        return []  # a Mac's GPU is Apple's MPS: check_apple reports it
-    if driver and not torch.version.cuda:
-        return [Check("GPU", "fail", f"driver {driver} present but torch is CPU-only",
-                      "pip install -r requirements.lock --force-reinstall torch torchvision")]
-    fix = ("torch cannot use the GPU: update the NVIDIA driver (WSL: the Windows driver)"
-           if driver else "fine for the course's small models; for speed use a GPU machine")
-    return [Check("GPU", "warn", f"none — training runs on CPU (torch CUDA {built})", fix)]
+    facts = {"cuda": torch.version.cuda, "archs": torch.cuda.get_arch_list() if torch.version.cuda else [],
+             "available": torch.cuda.is_available(), "count": torch.cuda.device_count() if torch.version.cuda else 0}
+    if facts["available"] and prove:
+        facts["proof"] = cuda_proof()
+    return facts
 
 
-def _nvidia_smi(field: str) -> str:
+def cuda_proof() -> str:
+    """'' when a matmul and a conv on cuda match the CPU's results, else what went wrong (one line)."""
+    import torch
+
     try:
-        out = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
+        g = torch.Generator().manual_seed(0)
+        a, b = torch.randn(64, 64, generator=g), torch.randn(64, 64, generator=g)
+        x, w = torch.randn(2, 3, 16, 16, generator=g), torch.randn(4, 3, 3, 3, generator=g)
+        mm = (a.cuda() @ b.cuda()).cpu()
+        conv = torch.nn.functional.conv2d(x.cuda(), w.cuda()).cpu()
+        torch.cuda.synchronize()
+    except RuntimeError as e:
+        return (str(e).strip().splitlines() or ["?"])[0][:160]
+    worst = max(float((mm - a @ b).abs().max()), float((conv - torch.nn.functional.conv2d(x, w)).abs().max()))
+    return "" if worst < 1e-2 else f"results differ from the CPU's by {worst:.3g}"
+
+
+def check_cuda(gpus=None, facts: dict | None = None, system: str | None = None) -> list[Check]:
+    """The GPU matrix: the cards nvidia-smi sees, their driver and architecture against this torch's build, and
+    a real CUDA operation. Each mismatch is its own row with the exact fix (gpus and facts are parameters so the
+    rows can be checked for cards that are not here)."""
+    from . import gpu
+
+    gpus = gpu.query() if gpus is None else gpus
+    facts = torch_facts() if facts is None else facts
+    system = system or platform.system()
+    if not gpus:
+        if system == "Darwin":
+            return []  # a Mac's GPU is Apple's MPS: check_apple reports it
+        rows = [Check("GPU", "warn", "no NVIDIA GPU — training runs on the CPU",
+                      "fine for the course's small models; for speed use a GPU machine (Paperspace, Kaggle, Colab)")]
+        if facts.get("cuda"):
+            rows.append(Check("torch build", "warn", f"CUDA {facts['cuda']} build: its CUDA libraries cannot be used "
+                              "here", "bash scripts/setup.sh --torch cpu  (the CPU build: about 5 GB less)"))
+        return rows
+    first = gpus[0]
+    rows = [Check("GPU", "ok", f"{len(gpus)}x {first.name} ({first.sm}), driver {first.driver} "
+                               f"(CUDA <= {gpu.driver_cuda(first.driver)})")]
+    build, why = gpu.choose(gpus, system)
+    if not facts.get("cuda"):
+        return rows + [Check("torch build", "fail", "CPU-only: it cannot use the GPU",
+                             f"bash scripts/setup.sh --torch {build}  ({why})")]
+    need = 580 if facts["cuda"].startswith("13") else 525
+    if gpu.driver_major(first.driver) < need:
+        rows.append(Check("GPU driver", "fail", f"driver {first.driver} supports CUDA <= {gpu.driver_cuda(first.driver)}; "
+                          f"torch here is built for CUDA {facts['cuda']} (driver >= {need})",
+                          f"update the driver, or reinstall with the CUDA 12.6 build: bash scripts/setup.sh --torch {build}"))
+    archs = [a for a in facts.get("archs", []) if a.startswith("sm_")]
+    if archs and not any(g.sm in archs for g in gpus):
+        rows.append(Check("GPU architecture", "fail", f"{first.name} ({first.sm}) is not in this torch's architectures "
+                          f"({archs[0]}+)", f"bash scripts/setup.sh --torch {build}  ({why})"))
+    if len(rows) == 1:
+        proof = facts.get("proof")
+        if not facts.get("available"):
+            rows.append(Check("CUDA", "fail", "torch does not see the GPU", "check the driver (nvidia-smi), then "
+                              f"bash scripts/setup.sh --torch {build}"))
+        elif proof:
+            rows.append(Check("CUDA proof", "fail", f"a matmul and a conv on the GPU failed: {proof}",
+                              f"bash scripts/setup.sh --torch {build}  ({why})"))
+        else:
+            rows.append(Check("CUDA proof", "ok", f"a matmul and a conv on the GPU match the CPU (torch CUDA {facts['cuda']})"))
+    return rows
 
 
 def check_shm(shm: Path = Path("/dev/shm")) -> Check:
@@ -182,9 +229,13 @@ def check_network(hosts: Mapping[str, tuple[str, int]] = HOSTS, timeout: float =
     """TCP reachability of each host, all at once, each with a short timeout."""
     with ThreadPoolExecutor(len(hosts) or 1) as pool:
         results = list(pool.map(lambda hp: _reachable(*hp, timeout), hosts.values()))
-    hint = "offline? `inv train` still works on the embedded dataset; check proxy/firewall for this host"
-    return [Check(name, "ok" if up else "warn", f"{h}:{p} " + ("reachable" if up else "unreachable"),
-                  "" if up else hint) for (name, (h, p)), up in zip(hosts.items(), results)]
+    checks = [Check(name, "ok", f"{h}:{p} reachable") for (name, (h, p)), up in zip(hosts.items(), results) if up]
+    down = [f"{name} ({h})" for (name, (h, _)), up in zip(hosts.items(), results) if not up]
+    if down:  # one row and one fix for all of them: it is the same network
+        checks.append(Check("network", "warn", f"unreachable: {', '.join(down)}",
+                            "offline or behind a proxy/firewall: lessons 1-2 still work offline (inv train on the "
+                            "embedded digits, your own photos in data/NAME/images/); the rest needs these hosts"))
+    return checks
 
 
 def check_hf_token(environ: Mapping[str, str] = os.environ) -> Check:

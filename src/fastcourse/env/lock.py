@@ -121,10 +121,19 @@ def same_version(have: str | None, want: str | None) -> bool:
 
 
 def installed_mismatches(lock_text: str) -> list[dict]:
-    """Installed versions that differ from the lock: [{package, locked, installed}]."""
+    """Installed versions that differ from the lock: [{package, locked, installed}]. With another torch build
+    installed (2.14.1+cu126, +cpu: setup.sh --torch), the lock's CUDA 13 stack (nvidia-*, triton) is not expected."""
+    from .gpu import TORCH_STACK
+
     pins = read_lock(lock_text)
+    try:
+        other_build = "+" in metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        other_build = False
     out = []
     for name, want in sorted(pins.items()):
+        if other_build and name not in ("torch", "torchvision") and TORCH_STACK.match(f"{name}=="):
+            continue
         try:
             have = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import EnvError, UserError, one_line
-from ..fileio import atomic_write_text, last_line
+from ..fileio import atomic_write_text, last_line, staging
 
 PERSIST = [".fastai", ".cache/huggingface", ".cache/torch", ".local", ".jupyter", ".ssh"]  # under ~
 APT = ["git", "curl", "build-essential", "python3-venv"]
@@ -144,22 +144,19 @@ def _move_in(path: Path, target: Path) -> Path:
     if os.stat(path).st_dev != os.stat(target.parent).st_dev and need + 64 * 1024**2 > free:
         raise EnvError(f"{target.parent} has {free / 1024**3:.1f} GB free and {path} needs {need / 1024**3:.1f} GB — "
                        f"free space there (or remove what {path} holds that you do not need); {path} is unchanged")
-    staging = target.parent / f".{target.name}.new-{os.getpid()}"
     try:
-        shutil.copytree(path, staging, symlinks=True)  # copy2: contents, modes and times
-        target.mkdir(exist_ok=True)
-        os.chmod(target, os.stat(path).st_mode & 0o7777)
-        for item in sorted(staging.iterdir()):
-            dest = target / item.name
-            if dest.exists() or dest.is_symlink():  # both have it: keep the home copy beside, never lose either
-                dest = target / f"{item.name}.from-home-{time.strftime('%Y%m%d%H%M%S')}"
-            item.rename(dest)
+        with staging(target) as copy:
+            shutil.copytree(path, copy, symlinks=True)  # copy2: contents, modes and times
+            target.mkdir(exist_ok=True)
+            os.chmod(target, os.stat(path).st_mode & 0o7777)
+            for item in sorted(copy.iterdir()):
+                dest = target / item.name
+                if dest.exists() or dest.is_symlink():  # both have it: keep the home copy beside, lose neither
+                    dest = target / f"{item.name}.from-home-{time.strftime('%Y%m%d%H%M%S')}"
+                item.rename(dest)
     except OSError as e:
         raise EnvError(f"could not copy {path} into {target} ({e.strerror or type(e).__name__}) — {path} is "
                        "unchanged; free space or fix permissions there, then run again") from None
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     aside = path.with_name(f".{path.name}.moved-{os.getpid()}")
     path.rename(aside)
     return aside

@@ -203,6 +203,11 @@ def patch_notebook(path: Path, backup: bool = True, pins: set[str] | None = None
                 cell.source = "\n".join(l for l in lines if not ISKAGGLE_SET.match(l))
                 notes.append(f"cell {idx}: removed the unused iskaggle flag")
                 changed.add(idx)
+    from .run import KERNEL, kernelspec
+
+    if nb.metadata.get("kernelspec", {}).get("name") != KERNEL:
+        nb.metadata["kernelspec"] = kernelspec()
+        notes.append(f"kernel: {KERNEL} (this environment, the one kernel inv nb.lab offers)")
     if not notes:
         return []
     empty = {i for i in changed if not _has_code(nb.cells[i].source)}

@@ -120,9 +120,15 @@ def export_script(nb: Path, to: Path | None = None) -> Path:
     return to
 
 
+def kernelspec() -> dict:
+    """The notebook metadata naming the kit's kernel."""
+    return {"name": KERNEL, "display_name": f"Python {sys.version_info.major}.{sys.version_info.minor} (fastcourse)",
+            "language": "python"}
+
+
 def register_kernel(name: str = KERNEL, user: bool = True) -> str:
     """Register this environment's Python as a Jupyter kernel; returns its display name."""
-    display = f"Python {sys.version_info.major}.{sys.version_info.minor} (fastcourse)"
+    display = kernelspec()["display_name"]
     where = ["--user"] if user else ["--prefix", sys.prefix]
     subprocess.run([sys.executable, "-m", "ipykernel", "install", *where, "--name", name,
                     "--display-name", display], check=True, capture_output=True, timeout=120)
@@ -130,11 +136,28 @@ def register_kernel(name: str = KERNEL, user: bool = True) -> str:
 
 
 def lab_command(port: int, token: str, notebook_dir: Path) -> list[str]:
-    """JupyterLab on 127.0.0.1 only, with token authentication, in `notebook_dir`."""
+    """JupyterLab on 127.0.0.1 only, with token authentication, in `notebook_dir`, offering one kernel: the
+    kit's (the environment's plain python3 kernel is the same Python; two entries only confuse)."""
     return [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={notebook_dir}", "--ServerApp.open_browser=False",
+            f"--KernelSpecManager.allowed_kernelspecs={KERNEL}", f"--MappingKernelManager.default_kernel_name={KERNEL}",
             f"--ServerApp.allow_root={os.geteuid() == 0}"]  # root: containers, Paperspace, CI
+
+
+def announce(proc, port: int, line: str, timeout: float = 300) -> None:
+    """Print `line` (the URL with its token) once the server on `port` answers, as the last line on screen."""
+    import urllib.request
+
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1: never through a proxy
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            direct.open(f"http://127.0.0.1:{port}/api", timeout=2)
+            print(f"\n{line}\n(Ctrl-C to stop the server)", flush=True)
+            return
+        except Exception:  # not up yet: refused, reset, or a half-started server's odd answer
+            time.sleep(0.3)
 
 
 COLAB = "https://colab.research.google.com"

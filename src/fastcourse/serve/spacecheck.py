@@ -89,13 +89,19 @@ def clean_venv(folder: Path, cache: Path | None = None) -> Path:
 
 
 def self_contained(folder: Path, port: int = 0, timeout: float = 120) -> dict:
-    """Run app.py from a clean virtualenv in the bundle folder (on `port`, or a free one) and ask it about
-    one example image."""
+    """Run app.py from a clean virtualenv in the bundle folder (on `port`, or a free one) and send it the
+    example the bundle holds (examples/example.json: an image, a form's row, a user and an item)."""
+    import json
+
     from gradio_client import handle_file
 
-    examples = sorted((folder / "examples").glob("*.*"))
-    if not examples:
-        raise DeployError(f"{folder}/examples is empty — the check needs one image; train on a dataset with images")
+    try:
+        call = json.loads((folder / "examples" / "example.json").read_text())
+    except (OSError, ValueError):
+        raise DeployError(f"{folder}/examples/example.json is missing or broken — rebuild it with inv app.bundle") from None
+    if not call["args"]:
+        raise DeployError(f"{folder}/examples holds no image — the check needs one; train on a dataset with images")
+    args = [handle_file(str(folder / a)) if i in call["files"] else a for i, a in enumerate(call["args"])]
     venv = clean_venv(folder)
     port = port or _free_port()
     log = tempfile.TemporaryFile("w+")
@@ -104,13 +110,25 @@ def self_contained(folder: Path, port: int = 0, timeout: float = 120) -> dict:
                             stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     try:
         client = _connect(f"http://127.0.0.1:{port}/", proc, log, timeout)
-        result = client.predict(handle_file(str(examples[0])), api_name="/predict")
+        result = client.predict(*args, api_name="/predict")
         first_answer = time.perf_counter() - start
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return {"example": examples[0].name, "label": result["label"], "first_answer_s": round(first_answer, 1),
+    example = Path(call["args"][0]).name if call["files"] else ", ".join(map(str, call["args"]))[:60]
+    return {"example": example, "label": answer(result), "first_answer_s": round(first_answer, 1),
             "python": pinned_python(folder), "venv": str(venv)}
+
+
+def answer(result) -> str:
+    """What an app said, in a few words: a label, a mask's classes, a rating."""
+    if isinstance(result, dict) and "label" in result:
+        return str(result["label"])
+    if isinstance(result, dict) and "annotations" in result:
+        return f"a mask of {', '.join(a['label'] for a in result['annotations']) or 'background only'}"
+    if isinstance(result, (list, tuple)) and result and isinstance(result[0], (int, float)):
+        return f"rating {float(result[0]):.2f}"
+    return str(result)[:60]
 
 
 def _free_port() -> int:

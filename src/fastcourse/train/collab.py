@@ -19,8 +19,11 @@ PLOTS = {"plot.png": "Predicted vs actual ratings (validation)"}
 
 def headline(metrics: dict) -> str:
     """The one number that says how good the model is."""
-    floor = f" (noise floor {metrics['noise_floor_mse']:.4f})" if metrics.get("noise_floor_mse") else ""
-    return f"validation MSE {metrics['valid_mse']:.4f}{floor}"
+    floor = f"; noise floor {metrics['noise_floor_mse']:.4f}" if metrics.get("noise_floor_mse") else ""
+    lo, hi = metrics.get("rating_range", (None, None))
+    spread = f" on ratings from {lo:g} to {hi:g}" if lo is not None else ""
+    return (f"validation MSE {metrics['valid_mse']:.4f} (a typical prediction is {metrics['valid_mse'] ** 0.5:.2f} "
+            f"off{spread}{floor})")
 
 
 def learner(cfg, data: Path):
@@ -48,9 +51,21 @@ def evaluate(learn, data: Path | None = None) -> dict:
 
     preds, targets = _preds(learn)
     mse = float(((preds - targets) ** 2).mean())
-    out = {"valid_mse": round(mse, 6), "valid_items": len(targets)}
+    out = {"valid_mse": round(mse, 6), "valid_items": len(targets),
+           "rating_range": [round(float(targets.min()), 2), round(float(targets.max()), 2)]}
     if data is not None and Path(data).name == embedded.RATINGS_FILE:
         out["noise_floor_mse"] = embedded.RATING_NOISE ** 2
+    return out
+
+
+def summary(learn) -> list[dict]:
+    """Users, items and ratings in the training and validation sets, and the range of the ratings."""
+    out = []
+    for split, ds in (("training", learn.dls.train_ds), ("validation", learn.dls.valid_ds)):
+        items = ds.items
+        out.append({"set": split, "ratings": len(items), "users": items["user"].nunique(),
+                    "items": items["item"].nunique(),
+                    "rating range": f"{items['rating'].min():.1f} to {items['rating'].max():.1f}"})
     return out
 
 
@@ -65,19 +80,5 @@ def plot(learn, out: Path) -> None:
     ax.plot([lo, hi], [lo, hi], "r--", lw=1)
     ax.set_xlabel("actual rating")
     ax.set_ylabel("predicted rating")
+    ax.legend(["validation ratings", "perfect prediction"], loc="upper left")
     save(fig, out / "plot.png")
-
-
-def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
-    """A CSV of user,item pairs in, with a predicted rating each out."""
-    from ..data.tables import read_ratings
-    from .run import emit_csv
-
-    lines = []
-    for path in inputs:
-        df = read_ratings(path)[["user", "item"]]
-        with learn.no_bar():
-            preds, _ = learn.get_preds(dl=learn.dls.test_dl(df))
-        df["rating"] = preds.view(-1).numpy().round(4)
-        lines += emit_csv(df, path, out)
-    return lines

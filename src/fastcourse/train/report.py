@@ -1,4 +1,5 @@
-"""After training: metrics.json, the task's plots and report.html (one page for every task)."""
+"""After training: metrics.json (with the epoch table), the task's plots, loss.png, and report.html — one page
+for every task: how good it is, on what data, why this recipe, how training went, what to run next."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from .. import page
 from ..fileio import atomic_write_text
 
 PACKAGES = ["torch", "torchvision", "fastai", "fastcore", "onnxruntime", "gradio"]
+PLAIN = {"error_rate": "error rate", "valid_loss": "validation loss", "train_loss": "training loss",
+         "accuracy": "accuracy", "valid_mse": "validation MSE", "pixel_accuracy": "pixel accuracy",
+         "mean_dice": "mean Dice", "time": "time", "epoch": "epoch", "phase": "phase"}
 
 
 def versions() -> dict:
@@ -34,26 +38,75 @@ def manifest_digest(data: Path) -> str:
     return ""
 
 
-def write(learn, out: Path, config: dict, mod, wall: float, data: Path) -> dict:
-    """Write the metrics, the task's plots and the HTML report into `out`; return the metrics."""
-    metrics = {**mod.evaluate(learn, data), "task": config["task"], "epochs": config["epochs"],
-               "wall_s": round(wall, 1), "seed": config["seed"], "pretrained": config["pretrained"],
-               "data_manifest_sha256": manifest_digest(data), "versions": versions()}
-    mod.plot(learn, out)
+def write(learn, out: Path, config: dict, mod, wall: float, data: Path, epochs=None) -> dict:
+    """Write the metrics, the plots and the HTML report into `out`; return the metrics."""
+    from .progress import loss_plot
+
+    with learn.no_bar():
+        metrics = {**mod.evaluate(learn, data), "task": config["task"], "epochs": config["epochs"],
+                   "wall_s": round(wall, 1), "seed": config["seed"], "pretrained": config["pretrained"],
+                   "data_manifest_sha256": manifest_digest(data), "versions": versions(),
+                   "epoch_table": epochs.rows if epochs else []}
+        mod.plot(learn, out)
+        summary = mod.summary(learn) if hasattr(mod, "summary") else []
+    if epochs and epochs.losses:
+        loss_plot(epochs, out / "loss.png")
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    atomic_write_text(out / "report.html", render(config.get("name", out.name), metrics, config, mod))
+    atomic_write_text(out / "report.html", render(config.get("name", out.name), metrics, config, mod, summary,
+                                                  (out / "loss.png").exists()))
     return metrics
 
 
-def render(name: str, metrics: dict, config: dict, mod) -> str:
-    """The report: the headline, the task's table and plots, the configuration."""
-    lead = (f"<p><b>{page.esc(mod.headline(metrics))}</b> on {metrics['valid_items']} held-out items; "
-            f"{metrics['epochs']} epochs in {metrics['wall_s']} s. {page.esc(config.get('recipe', ''))}.</p>")
-    sections = []
+def dataset_line(config: dict) -> str:
+    """What the data is, in words."""
+    from ..data.embedded import describe
+
+    return describe(Path(config["data"])) or f"your data in {config['data']}"
+
+
+def next_commands(name: str, config: dict) -> str:
+    """The commands a learner runs next with this model."""
+    model = f"models/{name}"
+    example = {"vision": "photo.jpg", "segment": "photo.jpg", "tabular": "rows.csv", "collab": "USER,ITEM"}[config["task"]]
+    lines = [f"inv predict {example} --model {model}      # a prediction from the command line",
+             f"inv app --model {model}                  # try it in the browser (http://127.0.0.1:7860)",
+             f"inv deploy --space YOU/{name} --model {model} --dry-run   # the Hugging Face Space, checked locally"]
+    dataset = Path(config["data"])
+    if config["task"] == "vision" and (dataset.parent / "manifest.csv").exists():
+        lines.append(f"inv data.clean --name {dataset.parent.name} --model {model}   # find mislabeled images")
+    return page.pre("\n".join(lines))
+
+
+def loss_note(metrics: dict) -> str:
+    """Why a from-scratch run's first validation losses can be huge, when they are."""
+    valid = [r.get("valid_loss") for r in metrics.get("epoch_table", []) if isinstance(r.get("valid_loss"), float)]
+    if len(valid) > 1 and valid[0] > 20 * max(valid[-1], 1e-6):
+        return (f"<p>The first validation loss ({valid[0]:.4g}) is far above the last ({valid[-1]:.4g}): trained "
+                "from scratch, the model's batch-norm layers start with statistics of nothing yet, so its first "
+                "predictions on held-out images are wild; they settle as training goes on. Trust the last epochs."
+                "</p>")
+    return ""
+
+
+def render(name: str, metrics: dict, config: dict, mod, summary: list[dict], loss: bool) -> str:
+    """The report page."""
+    lead = (f"<p><b>{page.esc(mod.headline(metrics))}</b> on {metrics['valid_items']} held-out items, after "
+            f"{metrics['epochs']} epochs in {metrics['wall_s']} s.</p>"
+            f"<p>Data: {page.esc(dataset_line(config))}.</p><p>Recipe: {page.esc(config.get('recipe', ''))}.</p>")
+    sections = [("Data", page.table(summary))] if summary else []
     if "per_class" in metrics:
         rows = [{"class": c, "precision": f"{m['precision']:.3f}", "recall": f"{m['recall']:.3f}",
-                 "images": m["support"]} for c, m in metrics["per_class"].items()]
+                 "validation images": m["support"]} for c, m in metrics["per_class"].items()]
         sections.append(("Per class", page.table(rows)))
+    if "dice" in metrics:
+        sections.append(("Per class (Dice: overlap of predicted and true pixels, 1 is perfect)",
+                         page.table([{"class": c, "Dice": f"{d:.3f}"} for c, d in metrics["dice"].items()])))
+    table = [{PLAIN.get(k, k): f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()}
+             for r in metrics.get("epoch_table", [])]
+    if table:
+        sections.append(("Training, epoch by epoch", page.table(table) + loss_note(metrics)
+                         + (page.image("loss.png", "loss curve") if loss else "")))
     sections += [(title, page.image(png, title)) for png, title in mod.PLOTS.items()]
+    sections.append(("Next", next_commands(name, config)))
     sections.append(("Configuration", page.pre(json.dumps(config, indent=2))))
     return page.render(f"Model {name} ({config['task']})", lead, sections)

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..fileio import folder_lock
 from ..paths import model_dir
 from .config import TrainConfig, task_module
-from . import recipe
+from . import progress, recipe
 from .recipe import device, log, rank
 
 
@@ -57,6 +57,7 @@ def _train(cfg: TrainConfig, root: Path, mod, data: Path, start: float, distribu
     resolved = cfg.resolved(data=str(data), pretrained=pretrained, lr=recipe.lr(mod, cfg, pretrained),
                             device=device(), processes=int(os.environ.get("WORLD_SIZE", 1)), recipe=why)
     log("config: " + json.dumps(resolved))
+    epochs = progress.attach(learn)
     if torch.cuda.is_available() and getattr(mod, "FP16", False):
         learn.to_fp16()  # mixed precision on GPU
     if distributed:
@@ -67,31 +68,7 @@ def _train(cfg: TrainConfig, root: Path, mod, data: Path, start: float, distribu
         recipe.fit(mod, learn, cfg, pretrained)
     if rank() != 0:
         return {}
+    learn.remove_cb(epochs)  # what it recorded stays with it; the exported model does not carry it
     with export.new_folder(model_dir(root, cfg.name)) as out:  # replaces models/NAME only when all is written
         export.save_all(learn, out, resolved)
-        return report.write(learn, out, resolved, mod, time.time() - start, data)
-
-
-def predict(folder: Path, inputs: list[str], out: Path | None = None) -> list[str]:
-    """Predict with a tabular, collab or segment model folder (fastai's model.pkl); the lines to print."""
-    from fastai.learner import load_learner
-
-    from ..errors import ModelError
-
-    config_path = folder / "config.json"
-    if not (folder / "model.pkl").is_file() or not config_path.is_file():
-        raise ModelError(f"{folder} has no model.pkl and config.json — train one first: inv train --task ...")
-    task = json.loads(config_path.read_text()).get("task", "vision")
-    return task_module(task).predict(load_learner(folder / "model.pkl"), [Path(p) for p in inputs], out)
-
-
-def emit_csv(df, source: Path, out: Path | None) -> list[str]:
-    """Predictions as CSV: to OUT (a file, or OUT/SOURCE.predictions.csv for a folder), else as lines to print."""
-    from ..fileio import atomic_write_text
-
-    text = df.to_csv(index=False)
-    if not out:
-        return text.rstrip("\n").split("\n")
-    target = out / f"{source.stem}.predictions.csv" if out.is_dir() else out
-    atomic_write_text(target, text)
-    return [f"{source}: {len(df)} rows -> {target}"]
+        return report.write(learn, out, resolved, mod, time.time() - start, data, epochs)

@@ -19,8 +19,9 @@ PLOTS = {"plot.png": "Input, target and prediction (validation)"}
 
 
 def headline(metrics: dict) -> str:
-    """The one number that says how good the model is."""
-    return f"pixel accuracy {metrics['pixel_accuracy']:.2%}"
+    """The numbers that say how good the model is."""
+    dice = f", mean Dice {metrics['mean_dice']:.3f}" if "mean_dice" in metrics else ""
+    return f"pixel accuracy {metrics['pixel_accuracy']:.2%}{dice}"
 
 
 def learner(cfg, data: Path):
@@ -38,7 +39,10 @@ def learner(cfg, data: Path):
                                                   label_func=camvid_label, codes=codes, bs=cfg.bs,
                                                   valid_pct=cfg.valid_pct, seed=cfg.seed)
     arch = getattr(torchvision.models, cfg.arch)
-    return pretrained_or_scratch(lambda pre: unet_learner(dls, arch, pretrained=pre), cfg.pretrained, cfg.arch)
+    learn, pretrained, why = pretrained_or_scratch(lambda pre: unet_learner(dls, arch, pretrained=pre),
+                                                   cfg.pretrained, cfg.arch)
+    learn._fc_codes = [str(c) for c in codes]
+    return learn, pretrained, why
 
 
 def check(cfg) -> None:
@@ -62,8 +66,21 @@ def evaluate(learn, data: Path | None = None) -> dict:
     """Pixel accuracy on the validation images."""
     preds, targets = _preds(learn)
     codes = [l.strip() for l in (Path(data) / "codes.txt").read_text().splitlines() if l.strip()] if data else []
+    dice = {}
+    for i, code in enumerate(codes or range(int(targets.max()) + 1)):
+        p, t = preds == i, targets == i
+        both = int(p.sum() + t.sum())
+        if both:
+            dice[str(code)] = round(2 * int((p & t).sum()) / both, 6)
     return {"pixel_accuracy": round(float((preds == targets).float().mean()), 6), "valid_items": int(len(targets)),
-            "classes": codes}
+            "classes": codes, "dice": dice, "mean_dice": round(sum(dice.values()) / max(1, len(dice)), 6)}
+
+
+def summary(learn) -> list[dict]:
+    """Images in the training and validation sets, and the classes every pixel is one of."""
+    codes = ", ".join(map(str, getattr(learn, "_fc_codes", []) or []))
+    return [{"set": "training", "images": len(learn.dls.train_ds), "classes": codes},
+            {"set": "validation", "images": len(learn.dls.valid_ds), "classes": codes}]
 
 
 def plot(learn, out: Path, n: int = 4) -> None:
@@ -72,38 +89,22 @@ def plot(learn, out: Path, n: int = 4) -> None:
 
     from ..plots import pyplot, save
 
+    from matplotlib.patches import Patch
+
+    from ..images import PALETTE, mask_image
+
     preds, targets = _preds(learn)
     items = learn.dls.valid.items[:n]
-    fig, axes = pyplot().subplots(3, len(items), figsize=(2.4 * len(items), 7.2), squeeze=False)
+    plt = pyplot()
+    fig, axes = plt.subplots(3, len(items), figsize=(2.4 * len(items), 7.8), squeeze=False)
     for j, item in enumerate(items):
-        for i, (pic, title) in enumerate(((Image.open(item), "input"), (targets[j], "target"),
-                                          (preds[j], "prediction"))):
-            axes[i, j].imshow(pic, **({} if i == 0 else {"cmap": "tab10", "vmin": 0, "vmax": 9}))
+        for i, (pic, title) in enumerate(((Image.open(item), "input"),
+                                          (mask_image(targets[j].numpy()).convert("RGB"), "target"),
+                                          (mask_image(preds[j].numpy()).convert("RGB"), "prediction"))):
+            axes[i, j].imshow(pic)
             axes[i, j].set_title(title, fontsize=9)
             axes[i, j].axis("off")
+    codes = getattr(learn, "_fc_codes", None) or [str(i) for i in range(int(targets.max()) + 1)]
+    fig.legend(handles=[Patch(color=[c / 255 for c in PALETTE[i % len(PALETTE)]], label=code)
+                        for i, code in enumerate(codes)], loc="lower center", ncol=len(codes), fontsize=9)
     save(fig, out / "plot.png")
-
-
-def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
-    """Images in, mask PNGs (class index per pixel) out: OUT/NAME_mask.png (default: beside each image)."""
-    import io
-
-    from PIL import Image
-
-    from ..errors import DataError
-    from ..fileio import atomic_write_bytes
-    from ..images import iter_images
-
-    files = [p for p, error in iter_images(inputs) if not error]
-    if not files:
-        raise DataError("predict: no images among the inputs — give image files or folders of them")
-    with learn.no_bar():
-        preds, _ = learn.get_preds(dl=learn.dls.test_dl(files))
-    lines = []
-    for path, p in zip(files, preds.argmax(1).numpy().astype("uint8")):
-        target = (out or path.parent) / f"{path.stem}_mask.png"
-        buf = io.BytesIO()
-        Image.fromarray(p, "L").save(buf, "PNG")
-        atomic_write_bytes(target, buf.getvalue())
-        lines.append(f"{path}: mask -> {target}")
-    return lines

@@ -54,26 +54,19 @@ def evaluate(learn, data: Path | None = None) -> dict:
             "classes": [str(c) for c in learn.dls.vocab]}
 
 
+def summary(learn) -> list[dict]:
+    """Rows per class of the target in the training and validation sets."""
+    from collections import Counter
+
+    y = learn.dls.y_names[0]
+    counts = [Counter(int(v) for v in ds.items[y]) for ds in (learn.dls.train_ds, learn.dls.valid_ds)]
+    return [{y: c, "training rows": counts[0][i], "validation rows": counts[1][i]}
+            for i, c in enumerate(map(str, learn.dls.vocab))]
+
+
 def plot(learn, out: Path) -> None:
     """The confusion matrix as plot.png."""
     from ..plots import pyplot, save
 
     _interp(learn).plot_confusion_matrix(figsize=(5, 5))
     save(pyplot().gcf(), out / "plot.png")
-
-
-def predict(learn, inputs: list[Path], out: Path | None) -> list[str]:
-    """A CSV of rows in, the same rows with `prediction` and its probability out (to `out` or stdout)."""
-    from ..data.tables import read_csv
-    from .run import emit_csv
-
-    lines = []
-    for path in inputs:
-        df = read_csv(path)
-        with learn.no_bar():
-            probs, _ = learn.get_preds(dl=learn.dls.test_dl(df))
-        vocab = list(learn.dls.vocab)
-        df["prediction"] = [str(vocab[i]) for i in probs.argmax(1)]
-        df["probability"] = probs.max(1).values.numpy().round(4)
-        lines += emit_csv(df, path, out)
-    return lines

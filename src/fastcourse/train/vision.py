@@ -87,6 +87,7 @@ def lr(cfg, pretrained: bool) -> float:
 def fit(learn, cfg, pretrained: bool) -> None:
     """fine_tune when pretrained (the course's recipe); unfrozen fit_one_cycle from scratch."""
     if pretrained:
+        learn._fc_freeze_first = True  # fine_tune's first epoch trains the new head only (the report says so)
         learn.fine_tune(cfg.epochs, base_lr=lr(cfg, pretrained))
     else:
         learn.fit_one_cycle(cfg.epochs, lr_max=lr(cfg, pretrained))
@@ -111,6 +112,15 @@ def evaluate(learn, data: Path | None = None) -> dict:
     accuracy = float(cm.trace() / total) if total else 0.0
     return {"error_rate": round(1 - accuracy, 6), "accuracy": round(accuracy, 6), "valid_items": total,
             "per_class": per_class(cm, list(learn.dls.vocab))}
+
+
+def summary(learn) -> list[dict]:
+    """Images per class in the training and validation sets."""
+    from collections import Counter
+
+    counts = [Counter(Path(f).parent.name for f in ds.items) for ds in (learn.dls.train_ds, learn.dls.valid_ds)]
+    return [{"class": c, "training images": counts[0][c], "validation images": counts[1][c]}
+            for c in map(str, learn.dls.vocab)]
 
 
 def plot(learn, out: Path) -> None:
