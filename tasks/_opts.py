@@ -107,6 +107,10 @@ def _handle(self, token, _handle=ParseMachine.handle):
     if ctx is not None and self.initial is not None and token in ("-h", "--help") and token in self.initial.flags:
         self.initial.flags[token].value = ctx.name  # help on this task, even where a positional is still open
         return
+    if (ctx is not None and token.startswith("-") and len(token) > 1 and not self.waiting_for_flag_value
+            and ctx.missing_positional_args and token not in ctx.flags and token not in ctx.inverse_flags
+            and not (self.initial is not None and token in self.initial.flags)):
+        self.error(f"No idea what {token!r} is!")  # not the positional's value: a misspelt option (--modle)
     if (ctx is not None and (ctx.name or "").split(".")[-1] in VARIADIC and self.current_state != "unknown"
             and not self.waiting_for_flag_value and not token.startswith("-") and not ctx.missing_positional_args
             and (token not in self.contexts or os.path.exists(token))):
@@ -118,6 +122,25 @@ def _handle(self, token, _handle=ParseMachine.handle):
 ParseMachine.handle = _handle
 
 
+def _error(self, msg, _error=ParseMachine.error):
+    """ParseMachine.error, naming the closest task or option for a misspelt one (`inv trian`: did you mean
+    'train'?) and where the full list is."""
+    import difflib
+
+    token = msg[len("No idea what '"):-len("' is!")] if msg.startswith("No idea what '") else None
+    if token is not None:
+        flag = token.startswith("-") and self.context is not None
+        names = list(self.context.flags) if flag else [*self.contexts, *self.contexts.aliases]
+        bare = {n.lstrip("-"): n for n in names if not flag or n.startswith("--")}  # `--bogus` is not `--bs`
+        close = [bare[m] for m in difflib.get_close_matches(token.split("=")[0].lstrip("-"), bare, n=1, cutoff=0.7)]
+        where = f"inv {min([self.context.name, *self.context.aliases], key=len)} -h" if flag else "inv --list"
+        msg = f"{msg[:-1]} — " + (f"did you mean {close[0]!r}? " if close else "") + f"({where} shows them all)"
+    _error(self, msg)
+
+
+ParseMachine.error = _error
+
+
 def number(kind, option: str, value, lo=None, hi=None):
     """int or float of a command-line value within [lo, hi], or an OptionError naming the option."""
     flag = f"--{option.replace('_', '-')}"
@@ -125,11 +148,19 @@ def number(kind, option: str, value, lo=None, hi=None):
         n = kind(value)
     except (TypeError, ValueError):
         whole = "whole " if kind is int else ""
-        raise OptionError(f"{flag} {value!r} is not a {whole}number — e.g. {flag} {lo if lo is not None else 5}") from None
+        raise OptionError(f"{flag} {value!r} is not a {whole}number — use {_span(lo, hi, kind)}") from None
     if (lo is not None and n < lo) or (hi is not None and n > hi) or n != n:
-        span = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
-        raise OptionError(f"{flag} {value} is out of range — use a value {span}")
+        raise OptionError(f"{flag} {value} is out of range — use {_span(lo, hi, kind)}")
     return n
+
+
+def _span(lo, hi, kind) -> str:
+    """The values an option takes, in words: 'a value from 1 to 65535', 'a value at least 1', 'a number like 0.5'."""
+    if hi is not None:
+        return f"a value from {lo} to {hi}"
+    if lo is not None:
+        return f"a value at least {lo}"
+    return "a number like 0.5" if kind is float else "a whole number like 3"
 
 
 def paths_after(c, first, options=()) -> list[str]:

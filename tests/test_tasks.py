@@ -35,6 +35,26 @@ def test_bad_numbers_are_one_line_errors(inv, tmp_path, args):
     assert p.stderr.strip().startswith(f"--{args[-2].lstrip('-')} ") and "Traceback" not in p.stderr
 
 
+@pytest.mark.parametrize("args, line", [
+    (["trian"], "No idea what 'trian' is — did you mean 'train'? (inv --list shows them all)"),
+    (["data.serch", "birds"], "No idea what 'data.serch' is — did you mean 'data.search'? (inv --list shows them all)"),
+    (["zzzz"], "No idea what 'zzzz' is — (inv --list shows them all)"),
+    (["train", "--epoch", "3"], "No idea what '--epoch' is — did you mean '--epochs'? (inv train -h shows them all)"),
+    (["train", "--bogus"], "No idea what '--bogus' is — (inv train -h shows them all)"),
+    (["predict", "--modle", "m", "a.png"], "No idea what '--modle' is — did you mean '--model'? (inv predict -h shows them all)"),
+    (["predict", "a.png", "--modle", "m"], "No idea what '--modle' is — did you mean '--model'? (inv predict -h shows them all)"),
+    (["app", "--port", "abc"], "--port 'abc' is not a whole number — use a value from 1 to 65535"),
+    (["train", "--lr", "fast"], "--lr 'fast' is not a number — use a number like 0.5"),
+])
+def test_misspelt_tasks_and_options_name_the_closest(inv, tmp_path, args, line):
+    """A misspelt task or option should be one line naming the closest real one (or where the list is), exit 1,
+    and write nothing."""
+    before = snapshot(tmp_path)
+    p = inv(*args, home=tmp_path)
+    assert (p.returncode, p.stderr.strip()) == (1, line)
+    assert snapshot(tmp_path) == before
+
+
 def test_expected_failures_become_one_line():
     """one_line should cover UserError, the file system's answers and Ctrl-C, and leave a bug to its traceback."""
     import errno
