@@ -122,18 +122,28 @@ def _handle(self, token, _handle=ParseMachine.handle):
 ParseMachine.handle = _handle
 
 
+def _short(ctx) -> str:
+    """The shortest name a task answers to (`deploy` for deploy.space)."""
+    return min([ctx.name, *ctx.aliases], key=len)
+
+
 def _error(self, msg, _error=ParseMachine.error):
     """ParseMachine.error, naming the closest task or option for a misspelt one (`inv trian`: did you mean
-    'train'?) and where the full list is."""
+    'train'?) and where the full list is; a missing required option is named with its help."""
     import difflib
 
+    missing = self.context.missing_positional_args if self.context is not None else []
+    if missing and "did not receive required positional arguments" in msg:
+        arg, short = missing[0], _short(self.context)
+        what = "a PATH" if arg.name == "path" else f"--{arg.name.replace('_', '-')}"  # paths are given bare
+        msg = f"inv {short} needs {what} ({arg.help}) — inv {short} -h shows every option"
     token = msg[len("No idea what '"):-len("' is!")] if msg.startswith("No idea what '") else None
     if token is not None:
         flag = token.startswith("-") and self.context is not None
         names = list(self.context.flags) if flag else [*self.contexts, *self.contexts.aliases]
         bare = {n.lstrip("-"): n for n in names if not flag or n.startswith("--")}  # `--bogus` is not `--bs`
         close = [bare[m] for m in difflib.get_close_matches(token.split("=")[0].lstrip("-"), bare, n=1, cutoff=0.7)]
-        where = f"inv {min([self.context.name, *self.context.aliases], key=len)} -h" if flag else "inv --list"
+        where = f"inv {_short(self.context)} -h" if flag else "inv --list"
         msg = f"{msg[:-1]} — " + (f"did you mean {close[0]!r}? " if close else "") + f"({where} shows them all)"
     _error(self, msg)
 

@@ -45,14 +45,19 @@ def test_bad_numbers_are_one_line_errors(inv, tmp_path, args):
     (["predict", "a.png", "--modle", "m"], "No idea what '--modle' is — did you mean '--model'? (inv predict -h shows them all)"),
     (["app", "--port", "abc"], "--port 'abc' is not a whole number — use a value from 1 to 65535"),
     (["train", "--lr", "fast"], "--lr 'fast' is not a number — use a number like 0.5"),
+    (["deploy"], "inv deploy needs --space (the Space to create or update, as USER/NAME) — inv deploy -h shows every option"),
+    (["data.clean"], "inv data.clean needs --name (dataset name (data/NAME)) — inv data.clean -h shows every option"),
+    (["nb.patch"], "inv nb.patch needs a PATH (a notebook or a folder of notebooks (more after `--`)) — inv nb.patch -h "
+                   "shows every option"),
+    (["app"], "{home}/models/digits/model.json not found — train a model first (inv train) or pass --model models/NAME"),
 ])
 def test_misspelt_tasks_and_options_name_the_closest(inv, tmp_path, args, line):
-    """A misspelt task or option should be one line naming the closest real one (or where the list is), exit 1,
-    and write nothing."""
+    """A misspelt task or option, or a missing one, should be one line naming the closest real one (or what is
+    missing and where the list is), exit 1, and write and announce nothing."""
     before = snapshot(tmp_path)
     p = inv(*args, home=tmp_path)
-    assert (p.returncode, p.stderr.strip()) == (1, line)
-    assert snapshot(tmp_path) == before
+    assert (p.returncode, p.stderr.strip()) == (1, line.format(home=tmp_path))
+    assert snapshot(tmp_path) == before and not p.stdout.strip()
 
 
 def test_expected_failures_become_one_line():

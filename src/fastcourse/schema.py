@@ -136,10 +136,12 @@ HEADLINES = [("error_rate", "error rate", "{:.2%}"), ("pixel_accuracy", "pixel a
 
 
 def describe(folder: Path) -> str:
-    """One line naming the model a task uses: its folder, task, when it was trained, and how good it is."""
+    """One line naming the model a task uses: its folder, task, when it was trained, and how good it is;
+    ModelError (train one first) when the folder holds no model, so nothing is announced that isn't there."""
     import time
 
     folder = Path(folder)
+    read_json(folder / "model.json")
     stamp = next((p for p in (folder / "metrics.json", folder / "model.json") if p.exists()), None)
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp.stat().st_mtime)) if stamp else "when unknown"
     try:
