@@ -27,14 +27,24 @@ def doctor_(c, json=False, timeout="2"):
     if json:
         print(jsonlib.dumps(report, indent=2))
     else:
-        rows = [{"check": c["name"], "": MARK[c["status"]], "value": c["value"], "fix": c["fix"]}
-                for c in report["checks"]]
-        print(table(rows))
+        print(_checks(report["checks"]))
         n = {s: sum(c["status"] == s for c in report["checks"]) for s in MARK}
         print(f"\n{n['ok']} ok, {n['warn']} warnings, {n['fail']} blocking")
     if not report["ok"]:
         bad = ", ".join(c["name"] for c in report["checks"] if c["status"] == "fail")
         raise EnvError(f"env.doctor found blocking problems ({bad}) — apply the fix shown on each FAIL line")
+
+
+def _checks(checks: list[dict]) -> str:
+    """The doctor's table: mark, check, value; each fix on its own line below, so a log or a narrow terminal
+    reads it."""
+    rows = [{"": MARK[c["status"]], "check": c["name"], "value": c["value"]} for c in checks]
+    lines = table(rows).splitlines()
+    indent = " " * (max(map(len, MARK.values())) + 2 + max(len(c["name"]) for c in checks) + 2)
+    out = lines[:2]
+    for line, c in zip(lines[2:], checks):
+        out += [line] + ([f"{indent}fix: {c['fix']}"] if c["fix"] and c["status"] != "ok" else [])
+    return "\n".join(out)
 
 
 @task

@@ -65,7 +65,7 @@ def test_network_check_uses_real_sockets():
                                     timeout=1)
     server.close()
     assert (up.name, up.status, down.name, down.status) == ("up", "ok", "network", "warn")
-    assert "down (127.0.0.1), also down (127.0.0.1)" in down.value  # one row, one fix, for every host down
+    assert "127.0.0.1 (down), 127.0.0.1 (also down)" in down.value  # one row, one fix, for every host down
     assert "lessons 1-2 still work offline" in down.fix
 
 
@@ -81,6 +81,16 @@ def test_token_reported_but_never_printed(inv, tmp_path):
     (tmp_path / "hf/token").write_text(DUMMY_TOKEN + "\n")
     check = doctor.check_hf_token({"HF_HOME": str(tmp_path / "hf")})
     assert (check.status, check.value) == ("ok", "yes (login cache)") and DUMMY_TOKEN not in str(check)
+
+
+def test_doctor_table_puts_each_fix_below_its_check(inv, tmp_path):
+    """env.doctor's table should give a warning's fix its own line, under the value, not a third column."""
+    p = inv("env.doctor", "--timeout", "0.2", env={"HF_TOKEN": "", "HF_HOME": str(tmp_path / "hf")})
+    lines = p.stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.split()[:4] == ["WARN", "Hugging", "Face", "token"])
+    assert lines[row + 1].strip() == "fix: needed only to deploy: hf auth login, or export HF_TOKEN=..."
+    assert lines[row + 1].index("fix:") == lines[row].index("no")  # under the value column
+    assert all(line.startswith(" ") for line in lines if "fix:" in line) and "fix" not in lines[0]
 
 
 def test_doctor_json_here(inv):

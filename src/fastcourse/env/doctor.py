@@ -24,10 +24,10 @@ from .lock import read_lock, same_version
 SHM_MIN = 2 * 1024**3  # below this, DataLoader workers get killed in containers
 DISK_WARN, DISK_FAIL = 10 * 1024**3, 1024**3  # free space where data/ and models/ go
 HOSTS = {  # what the course reaches over the network
-    "DuckDuckGo (image search)": ("duckduckgo.com", 443),
-    "Hugging Face (deploy)": ("huggingface.co", 443),
-    "GitHub (course notebooks)": ("github.com", 443),
-    "PyTorch weights (pretrained models)": ("download.pytorch.org", 443),
+    "image search": ("duckduckgo.com", 443),
+    "deploy": ("huggingface.co", 443),
+    "course notebooks": ("github.com", 443),
+    "pretrained weights": ("download.pytorch.org", 443),
 }
 VERSIONED = ["torch", "torchvision", "fastai", "fastcore", "gradio"]
 KERNEL_FIX = "inv env.kernel  (registers this environment as the Jupyter kernel 'fastcourse')"
@@ -230,7 +230,7 @@ def check_network(hosts: Mapping[str, tuple[str, int]] = HOSTS, timeout: float =
     with ThreadPoolExecutor(len(hosts) or 1) as pool:
         results = list(pool.map(lambda hp: _reachable(*hp, timeout), hosts.values()))
     checks = [Check(name, "ok", f"{h}:{p} reachable") for (name, (h, p)), up in zip(hosts.items(), results) if up]
-    down = [f"{name} ({h})" for (name, (h, _)), up in zip(hosts.items(), results) if not up]
+    down = [f"{h} ({name})" for (name, (h, _)), up in zip(hosts.items(), results) if not up]
     if down:  # one row and one fix for all of them: it is the same network
         checks.append(Check("network", "warn", f"unreachable: {', '.join(down)}",
                             "offline or behind a proxy/firewall: lessons 1-2 still work offline (inv train on the "
