@@ -45,6 +45,17 @@ def boundary(fn):
     return body
 
 
+def _quiet_broken_pipe(kind, value, tb, _hook=sys.excepthook):
+    """sys.excepthook: invoke's own output (`inv deploy -h | head`) into a closed pipe ends quietly, as in boundary."""
+    if issubclass(kind, BrokenPipeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    _hook(kind, value, tb)
+
+
+sys.excepthook = _quiet_broken_pipe
+
+
 def _stop(line: str) -> None:
     """End now with the interrupted line: work still in flight (a download thread) is not waited for;
     everything written so far was written atomically."""

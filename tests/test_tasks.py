@@ -149,3 +149,15 @@ def test_a_read_only_folder_is_one_line(tmp_path, read_only, args, where):
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-2000:]
     last = p.stderr.strip().splitlines()[-1]
     assert str(tmp_path / where) in last and ("read-only file system" in last or "permissions" in last), last
+
+
+@pytest.mark.parametrize("args", [["deploy", "-h"], ["--list"], ["env.doctor", "--timeout", "0.1"]])
+def test_a_closed_pipe_ends_quietly(tmp_path, args):
+    """Output into a pipe nobody reads (`inv deploy -h | head`) should end without a traceback."""
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first write: every write fails with EPIPE
+    env = {**os.environ, "FASTCOURSE_HOME": str(tmp_path)}
+    p = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), *args], stdout=w, stderr=subprocess.PIPE,
+                       text=True, env=env, cwd=tmp_path, timeout=120)
+    os.close(w)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
