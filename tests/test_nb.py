@@ -149,7 +149,8 @@ def test_nb_lab_loopback_and_token(tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5)
         assert e.value.code == 403
         deadline = time.time() + 30
-        while "/lab?token=" not in (text := open(log.name).read()) and time.time() < deadline:
+        while "(Ctrl-C to stop" not in (text := open(log.name).read()) and time.time() < deadline:  # ours, not
+            # Jupyter's own start-up lines (they hold /lab?token= too, and come first)
             time.sleep(0.2)
         lines = [l for l in text.splitlines() if l.strip()]
         at = next(i for i, l in enumerate(lines) if l.startswith("JupyterLab: http"))
@@ -172,7 +173,7 @@ def test_nb_colab_serves_colab_with_a_token(tmp_path):
     """nb.colab should print the URL to paste, answer Colab's origin (CORS) with the token, refuse without it."""
     with serving("nb.colab", tmp_path) as (port, log):
         deadline = time.time() + 30
-        while "/?token=" not in (text := open(log.name).read()) and time.time() < deadline:
+        while "(Ctrl-C to stop" not in (text := open(log.name).read()) and time.time() < deadline:
             time.sleep(0.2)
         url = next(l for l in text.splitlines() if l.startswith(f"http://127.0.0.1:{port}/?token="))
         origin = "https://colab.research.google.com"
