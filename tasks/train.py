@@ -17,7 +17,7 @@ HELP = {
     "task": "vision (default) | tabular | collab | segment: lesson 1's applications",
     "data": "folder with one sub-folder per class, a dataset name from inv data.*, or for the other tasks "
             "adult | movielens | camvid (the course's datasets, online); default: an embedded dataset",
-    "name": f"model name: artifacts go to models/NAME (default {vision.NAME}, or the task's name)",
+    "name": f"model name: artifacts go to models/NAME (default: the --data's name, else {vision.NAME} or the task's)",
     "arch": f"torchvision or timm architecture (default {vision.ARCH})",
     "size": f"image side in pixels (default {vision.SIZE})",
     "resize": "squish | crop | pad (default squish)",
@@ -39,7 +39,9 @@ def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="
           bs=None, pretrained=False, no_pretrained=False, seed="42", procs="1", machines="1", machine_rank="0",
           main_ip=None):
     """Train a model (default: an image classifier on the embedded digits, offline), export it, write a report."""
+    from fastcourse.schema import read_json
     from fastcourse.train import distributed, run
+    from fastcourse.train.report import next_lines
 
     tc.task_module(task)  # the one-line error naming the tasks
     opt = lambda key, value, lo: None if value is None else number(int, key, value, lo)  # noqa: E731
@@ -57,7 +59,8 @@ def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="
     out = model_dir(root, cfg.name)
     print(f"\n{tc.task_module(task).headline(metrics)} on {metrics['valid_items']} held-out items, "
           f"{metrics['wall_s']} s; model and report in {out}/")
-    print(f"report: {out / 'report.html'}")
+    print(f"report: {out / 'report.html'}  (open it in a browser)\nnext:")
+    print("\n".join(f"  {line}" for line in next_lines(cfg.name, read_json(out / "config.json"))))
 
 
 PREDICT_HELP = {

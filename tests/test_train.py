@@ -111,7 +111,13 @@ def test_train_defaults_produce_artifacts(trained):
     for name in ("model.pkl", "model.onnx", "model.json", "config.json", "metrics.json",
                  "confusion_matrix.png", "top_losses.png", "report.html"):
         assert (out / name).stat().st_size > 0, name
-    assert p.stdout.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    tail = p.stdout[p.stdout.index("report: "):].splitlines()  # the summary ends with the report and what next
+    assert tail[:2] == [f"report: {out / 'report.html'}  (open it in a browser)", "next:"]
+    predict, app = (line.split("#")[0].split() for line in tail[2:4])
+    assert app == ["inv", "app", "--model", "models/digits"]
+    assert predict[:2] == ["inv", "predict"] and predict[3:] == ["--model", "models/digits"]
+    shown = run_inv(*predict[1:], home=home)  # the command as printed runs, on one of the training images
+    assert shown.returncode == 0 and predict[2] in shown.stdout and (home / predict[2]).is_file(), shown.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["error_rate"] <= 0.05
     assert set(metrics["per_class"]) == {"3", "7"}
@@ -199,10 +205,26 @@ def test_distributed_two_cpu_processes(inv, tmp_path):
 
 @pytest.mark.slow
 def test_data_named_after_the_embedded_dataset_is_created(inv, tmp_path):
-    """--data digits in an empty project should write the embedded dataset first, as the default does."""
+    """--data digits in an empty project should write the embedded dataset first, as the default does; --data birds
+    should then train models/birds beside it."""
     p = inv("train", "--data", "digits", "--epochs", "1", "--size", "32", "--no-pretrained", home=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert (tmp_path / "data/digits/manifest.csv").exists() and (tmp_path / "models/digits/model.onnx").exists()
+    before = snapshot(tmp_path / "models/digits")
+    shutil.copytree(tmp_path / "data/digits", tmp_path / "data/birds")
+    p = inv("train", "--data", "birds", "--epochs", "1", "--size", "32", "--no-pretrained", home=tmp_path)
+    assert p.returncode == 0 and (tmp_path / "models/birds/model.onnx").exists(), p.stderr[-2000:]
+    assert snapshot(tmp_path / "models/digits") == before  # another dataset's model is not replaced
+
+
+@pytest.mark.parametrize("data, name", [("birds", "birds"), ("data/birds/images/", "birds"), ("/x/pets/images", "pets"),
+                                        ("my table.csv", "my-table"), ("..", None), (".", None)])
+def test_a_model_is_named_after_its_data(data, name):
+    """With --data and no --name, the model folder should take the dataset's name (or the task's, if none fits)."""
+    from fastcourse.train.config import TrainConfig, data_name
+
+    assert data_name(data) == name
+    assert TrainConfig(data=data).name == (name or "digits")
 
 
 HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
@@ -309,3 +331,25 @@ def test_replacing_a_model_says_where_the_previous_one_is(inv, trained, tmp_path
     assert p.returncode == 0, p.stderr[-2000:]
     assert f"replaced {home / 'models/digits'}; the previous model is kept in {home / 'models/.previous/digits'}" in p.stdout
     assert (home / "models/.previous/digits/model.onnx").read_bytes() == before
+
+
+@pytest.mark.parametrize("fail", ["log", "rename"])
+def test_the_model_swap_survives_a_closed_stdout_or_a_failed_rename(tmp_path, monkeypatch, fail):
+    """A model swap should leave models/NAME whole: the new model in place when only the message fails (a
+    closed pipe: `inv train | head`), the old one back in place when moving the new one in fails."""
+    from fastcourse.train import export
+
+    dest = tmp_path / "models/digits"
+    dest.mkdir(parents=True)
+    (dest / "model.onnx").write_text("old")
+    if fail == "log":
+        monkeypatch.setattr(export, "log", lambda msg: (_ for _ in ()).throw(BrokenPipeError(32, "Broken pipe")))
+    real_rename = Path.rename
+    if fail == "rename":
+        monkeypatch.setattr(Path, "rename", lambda self, to: (_ for _ in ()).throw(OSError(28, "No space left"))
+                            if ".new-" in self.name else real_rename(self, to))
+    with pytest.raises((BrokenPipeError, export.TrainError)):
+        with export.new_folder(dest) as tmp:
+            (tmp / "model.onnx").write_text("new")
+    assert (dest / "model.onnx").read_text() == ("new" if fail == "log" else "old")
+    assert not [p for p in dest.parent.iterdir() if ".new-" in p.name]

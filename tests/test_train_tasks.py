@@ -29,6 +29,9 @@ def trained_tasks(tmp_path_factory):
     return home, runs
 
 
+EXAMPLE = {"tabular": "rows.csv", "collab": "USER,ITEM", "segment": "photo.jpg"}  # what predict takes per task
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task, key, good", [("tabular", "accuracy", lambda v: v >= 0.9),
                                              ("collab", "valid_mse", lambda v: v <= 0.25 * 1.2),
@@ -44,7 +47,10 @@ def test_each_task_trains_offline_with_the_same_artifacts(trained_tasks, task, k
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == task and good(metrics[key]), metrics
     assert json.loads((out / "config.json").read_text())["task"] == task
-    assert p.stdout.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    tail = p.stdout[p.stdout.index("report: "):].splitlines()  # the summary ends with the report and what next
+    assert tail[:2] == [f"report: {out / 'report.html'}  (open it in a browser)", "next:"]
+    assert [line.split("#")[0].split() for line in tail[2:4]] == [
+        ["inv", "predict", EXAMPLE[task], "--model", f"models/{task}"], ["inv", "app", "--model", f"models/{task}"]]
     with Image.open(out / "plot.png") as im:
         assert im.width > 200 and im.height > 200
 
@@ -151,7 +157,7 @@ def test_course_datasets_through_untar_data(tmp_path, task, name):
         p = run_inv("train", "--task", task, "--data", name, "--epochs", "1", home=tmp_path / "home",
                     env=env, timeout=600)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    config = json.loads((tmp_path / "home/models" / task / "config.json").read_text())
+    config = json.loads((tmp_path / "home/models" / name / "config.json").read_text())  # named after its data
     assert config["data"].startswith(str(tmp_path / "fastai"))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from ..errors import OptionError
 from ..paths import check_name
@@ -28,7 +29,7 @@ def task_module(task: str):
 class TrainConfig:
     task: str = "vision"  # vision | tabular | collab | segment
     data: str | None = None  # None = the task's embedded dataset (offline)
-    name: str | None = None  # models/NAME; None = the task's default name
+    name: str | None = None  # models/NAME; None = the data's name (--data birds: models/birds), else the task's
     arch: str | None = None  # torchvision or timm architecture; None = the task's default
     size: int | None = None  # image side in pixels (vision); None = the task's default
     resize: str = "squish"  # squish | crop | pad: how each image is brought to `size` (vision)
@@ -41,6 +42,8 @@ class TrainConfig:
 
     def __post_init__(self):
         mod = task_module(self.task)
+        if self.name is None and self.data:
+            self.name = data_name(self.data)
         for key in ("name", "arch", "size", "epochs", "bs"):
             if getattr(self, key) is None and hasattr(mod, key.upper()):
                 setattr(self, key, getattr(mod, key.upper()))
@@ -64,3 +67,15 @@ class TrainConfig:
         """The config as it ran: only the fields the task reads, plus what was decided (facts)."""
         mine = {k: v for k, v in asdict(self).items() if k in self.uses()}
         return {**mine, **facts}
+
+
+def data_name(data: str) -> str | None:
+    """The model name a dataset gives: data/birds/images -> birds, my table.csv -> my-table; None if nothing usable."""
+    import re
+
+    path = Path(str(data).rstrip("/\\"))
+    if path.name == "images" and path.parent.name:
+        path = path.parent
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem if path.suffix.lower() in (".csv", ".tsv") else path.name)
+    name = name.strip("-.")
+    return name if name and ".." not in name else None

@@ -19,7 +19,7 @@ from .recipe import log
 def new_folder(dest: Path):
     """Yield a sibling temp folder; on success it replaces `dest` as a unit (the old one goes to
     models/.previous/NAME), on any failure it is removed and `dest` is left as it was."""
-    owner = dest.parent
+    owner, previous = dest.parent, None
     check_dest(dest)
     sweep(owner)  # what a killed run left (.NAME.new-PID of a dead PID)
     try:
@@ -31,11 +31,17 @@ def new_folder(dest: Path):
                 remove_tree(previous, owner)
                 previous.parent.mkdir(exist_ok=True)
                 dest.rename(previous)
-                log(f"replaced {dest}; the previous model is kept in {previous} (move it back to restore it)")
-            tmp.rename(dest)
+            try:
+                tmp.rename(dest)
+            except BaseException:
+                if previous is not None:
+                    previous.rename(dest)  # the old model back where it was
+                raise
     except OSError as e:
         raise TrainError(f"could not write {dest} ({e.strerror or type(e).__name__}) — free disk space or fix "
                          "the folder's permissions; the previous model, if any, is unchanged") from e
+    if previous is not None:  # said once both renames are done: a closed stdout here loses nothing
+        log(f"replaced {dest}; the previous model is kept in {previous} (move it back to restore it)")
 
 
 def check_dest(dest: Path) -> None:

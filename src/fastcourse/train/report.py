@@ -65,16 +65,37 @@ def dataset_line(config: dict) -> str:
 
 
 def next_commands(name: str, config: dict) -> str:
-    """The commands a learner runs next with this model."""
+    """The commands a learner runs next with this model, as a block of the report."""
+    return page.pre("\n".join(next_lines(name, config)))
+
+
+def next_lines(name: str, config: dict) -> list[str]:
+    """The commands a learner runs next with this model, each with a comment (the report and the terminal)."""
     model = f"models/{name}"
-    example = {"vision": "photo.jpg", "segment": "photo.jpg", "tabular": "rows.csv", "collab": "USER,ITEM"}[config["task"]]
-    lines = [f"inv predict {example} --model {model}      # a prediction from the command line",
-             f"inv app --model {model}                  # try it in the browser (http://127.0.0.1:7860)",
-             f"inv deploy --space YOU/{name} --model {model} --dry-run   # the Hugging Face Space, checked locally"]
     dataset = Path(config["data"])
+    rows = [(f"inv predict {_example(config)} --model {model}", "a prediction from the command line"),
+            (f"inv app --model {model}", "try it in the browser (http://127.0.0.1:7860)"),
+            (f"inv deploy --space YOU/{name} --model {model} --dry-run", "the Hugging Face Space, checked locally")]
     if config["task"] == "vision" and (dataset.parent / "manifest.csv").exists():
-        lines.append(f"inv data.clean --name {dataset.parent.name} --model {model}   # find mislabeled images")
-    return page.pre("\n".join(lines))
+        rows.append((f"inv data.clean --name {dataset.parent.name} --model {model}", "find mislabeled images"))
+    width = max(len(cmd) for cmd, _ in rows)
+    return [f"{cmd.ljust(width)}   # {why}" for cmd, why in rows]
+
+
+def _example(config: dict) -> str:
+    """What to give inv predict: for a classifier, one of its own training images (a command that runs as
+    shown); otherwise a stand-in name for the learner's own file."""
+    from ..images import IMAGE_EXTS
+    from ..paths import project_root
+
+    if config["task"] == "vision":
+        data = Path(config["data"])
+        first = next((f for d in sorted(data.iterdir()) if d.is_dir() and not d.is_symlink()
+                      for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_EXTS and " " not in f.name), None) \
+            if data.is_dir() else None
+        if first is not None:
+            return str(first.relative_to(project_root())) if first.is_relative_to(project_root()) else str(first)
+    return {"vision": "photo.jpg", "segment": "photo.jpg", "tabular": "rows.csv", "collab": "USER,ITEM"}[config["task"]]
 
 
 def loss_note(metrics: dict) -> str:
