@@ -41,7 +41,7 @@ def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="
     """Train a model (default: an image classifier on the embedded digits, offline), export it, write a report."""
     from fastcourse.schema import read_json
     from fastcourse.train import distributed, run
-    from fastcourse.train.report import next_lines
+    from fastcourse.train.report import next_lines, weak_note
 
     tc.task_module(task)  # the one-line error naming the tasks
     opt = lambda key, value, lo: None if value is None else number(int, key, value, lo)  # noqa: E731
@@ -59,6 +59,9 @@ def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="
     out = model_dir(root, cfg.name)
     print(f"\n{tc.task_module(task).headline(metrics)} on {metrics['valid_items']} held-out items, "
           f"{metrics['wall_s']} s; model and report in {out}/")
+    weak = weak_note(metrics)
+    if weak:
+        print(f"warning: {weak}")
     print(f"report: {out / 'report.html'}  (open it in a browser)\nnext:")
     print("\n".join(f"  {line}" for line in next_lines(cfg.name, read_json(out / "config.json"))))
 

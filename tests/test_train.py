@@ -353,3 +353,16 @@ def test_the_model_swap_survives_a_closed_stdout_or_a_failed_rename(tmp_path, mo
             (tmp / "model.onnx").write_text("new")
     assert (dest / "model.onnx").read_text() == ("new" if fail == "log" else "old")
     assert not [p for p in dest.parent.iterdir() if ".new-" in p.name]
+
+
+@pytest.mark.parametrize("error, note", [
+    (39 / 72, "no better than always answering 'forest' (54% of the held-out items): train longer (--epochs 5)"),
+    (0.5, "no better than always answering"), (0.3, None), (0.0, None)])
+def test_a_classifier_no_better_than_guessing_is_called_so(error, note):
+    """A classifier whose error is no lower than always answering its commonest class should get a warning
+    naming that class and what to try; a useful one none."""
+    from fastcourse.train.report import weak_note
+
+    metrics = {"error_rate": error, "epochs": 1, "per_class": {"bird": {"support": 33}, "forest": {"support": 39}}}
+    got = weak_note(metrics)
+    assert (got is None) if note is None else got.startswith(note)

@@ -8,7 +8,7 @@ import html
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:62em;margin:2em auto;padding:0 1em;line-height:1.45}"
          "td,th{padding:.2em .8em;text-align:left}th{border-bottom:1px solid #999}"
          "figure{display:inline-block;margin:.4em;font-size:12px;vertical-align:top}"
-         "pre,code{background:#f4f4f4}pre{padding:.6em;overflow:auto}img{max-width:100%}")
+         "pre,code{background:#f4f4f4}pre{padding:.6em;overflow:auto;white-space:pre-wrap}img{max-width:100%}")
 
 
 def esc(text) -> str:

@@ -109,11 +109,27 @@ def loss_note(metrics: dict) -> str:
     return ""
 
 
+def weak_note(metrics: dict) -> str | None:
+    """For a classifier no better than always answering its commonest class: that, in words, and what to try."""
+    support = {c: m.get("support", 0) for c, m in metrics.get("per_class", {}).items()}
+    total, error = sum(support.values()), metrics.get("error_rate")
+    if not total or not isinstance(error, (int, float)):
+        return None
+    top = max(support, key=support.get)
+    if error < 1 - support[top] / total - 1e-9:
+        return None
+    return (f"no better than always answering {top!r} ({support[top] / total:.0%} of the held-out items): train "
+            f"longer (--epochs {max(2 * metrics.get('epochs', 1), 5)}) or check that the classes differ")
+
+
 def render(name: str, metrics: dict, config: dict, mod, summary: list[dict], loss: bool) -> str:
     """The report page."""
+    n = metrics["epochs"]
+    weak = weak_note(metrics)
     lead = (f"<p><b>{page.esc(mod.headline(metrics))}</b> on {metrics['valid_items']} held-out items, after "
-            f"{metrics['epochs']} epochs in {metrics['wall_s']} s.</p>"
-            f"<p>Data: {page.esc(dataset_line(config))}.</p><p>Recipe: {page.esc(config.get('recipe', ''))}.</p>")
+            f"{n} epoch{'s' if n != 1 else ''} in {metrics['wall_s']} s.</p>"
+            + (f"<p><b>Warning:</b> {page.esc(weak)}.</p>" if weak else "")
+            + f"<p>Data: {page.esc(dataset_line(config))}.</p><p>Recipe: {page.esc(config.get('recipe', ''))}.</p>")
     sections = [("Data", page.table(summary))] if summary else []
     if "per_class" in metrics:
         rows = [{"class": c, "precision": f"{m['precision']:.3f}", "recall": f"{m['recall']:.3f}",
