@@ -98,8 +98,14 @@ def clean(c, name, model=None, apply=False, top="30"):
     top = number(int, "top", top, 1, 1000)
     root = project_root()
     ds = dataset_dir(root, name)
+    if not (ds / "manifest.csv").exists() and (ds / "images").is_dir() and not apply:
+        from fastcourse.data import manifest
+
+        with manifest.locked(ds):  # your own photos, put in by hand: indexed once, then cleaned like fetched ones
+            print(f"indexed {manifest.adopt(ds)} of your own images into {ds / 'manifest.csv'}", flush=True)
     if not (ds / "manifest.csv").exists():
-        raise DataError(f"no dataset at {ds} — build one first: inv data.build --name {name} --categories ...")
+        raise DataError(f"no images in {ds} — build the dataset first (inv data.build --name {name} --categories "
+                        f"...) or put your photos in {ds}/images/<category>/")
     if apply:
         if not (ds / "clean/decisions.csv").exists():
             raise DataError(f"{ds}/clean/decisions.csv not found — run inv data.clean --name {name} first")

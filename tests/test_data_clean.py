@@ -85,9 +85,36 @@ def test_clean_report_rerun_keeps_decisions(trained):
     assert len(again) == len(rows)
 
 
+@pytest.mark.slow
+def test_clean_takes_the_learners_own_photos(trained, tmp_path):
+    """Photos put by hand into data/NAME/images/<category>/ (no manifest) should be indexed once, with an
+    unreadable file left out, then reported and applied like fetched ones."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(trained[0], home, symlinks=True)
+    shutil.copytree(home / "data/digits/images", home / "data/mine/images")
+    (home / "data/mine/images/3/broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    p = run_inv("data.clean", "--name", "mine", "--model", "models/digits", home=home)
+    assert p.returncode == 0, p.stderr
+    kept = sum(1 for _ in (home / "data/digits/images").rglob("*.png"))
+    assert f"indexed {kept} of your own images into {home / 'data/mine/manifest.csv'}" in p.stdout
+    rows = manifest.read(home / "data/mine/manifest.csv")
+    assert {r["status"] for r in rows} == {"kept"} and not [r for r in rows if "broken" in r["path"]]
+    decisions = list(csv.DictReader((home / "data/mine/clean/decisions.csv").open()))
+    assert len(decisions) == kept
+    decisions[0]["action"] = "delete"
+    with (home / "data/mine/clean/decisions.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, decisions[0].keys())
+        w.writeheader()
+        w.writerows(decisions)
+    assert run_inv("data.clean", "--name", "mine", "--apply", home=home).stdout.strip() == "delete: 1"
+    assert (home / "data/mine/quarantine" / decisions[0]["category"] / os.path.basename(decisions[0]["path"])).exists()
+
+
 HOSTILE = [  # (args, env, the line it ends with, the folder it may change)
     (["data.clean", "--name", ".."], {}, "--name '..' is not a plain name", None),
-    (["data.clean", "--name", "nothing"], {}, "no dataset at", None),
+    (["data.clean", "--name", "nothing"], {}, "or put your photos in", None),
     (["data.clean", "--name", "digits", "--top", "0"], {}, "--top 0 is out of range", None),
     (["data.clean", "--name", "digits", "--apply"], {}, "lacks the column(s) action, new_category, path", "data/digits"),
     (["data.clean", "--name", "unknownpath", "--apply"], {}, "line 2: 'images/a/nothere.png' is not a kept image",
