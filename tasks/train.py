@@ -39,9 +39,9 @@ def train(c, task="vision", data=None, name=None, arch=None, size=None, resize="
           bs=None, pretrained=False, no_pretrained=False, seed="42", procs="1", machines="1", machine_rank="0",
           main_ip=None):
     """Train a model (default: an image classifier on the embedded digits, offline), export it, write a report."""
-    from fastcourse.schema import read_json
+    from fastcourse.schema import read_json, weak_note
     from fastcourse.train import distributed, run
-    from fastcourse.train.report import next_lines, weak_note
+    from fastcourse.train.report import next_lines
 
     tc.task_module(task)  # the one-line error naming the tasks
     opt = lambda key, value, lo: None if value is None else number(int, key, value, lo)  # noqa: E731

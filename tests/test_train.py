@@ -361,7 +361,7 @@ def test_the_model_swap_survives_a_closed_stdout_or_a_failed_rename(tmp_path, mo
 def test_a_classifier_no_better_than_guessing_is_called_so(error, note):
     """A classifier whose error is no lower than always answering its commonest class should get a warning
     naming that class and what to try; a useful one none."""
-    from fastcourse.train.report import weak_note
+    from fastcourse.schema import weak_note
 
     metrics = {"error_rate": error, "epochs": 1, "per_class": {"bird": {"support": 33}, "forest": {"support": 39}}}
     got = weak_note(metrics)

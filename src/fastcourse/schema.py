@@ -135,8 +135,22 @@ HEADLINES = [("error_rate", "error rate", "{:.2%}"), ("pixel_accuracy", "pixel a
              ("accuracy", "accuracy", "{:.2%}"), ("valid_mse", "validation MSE", "{:.4f}")]
 
 
+def weak_note(metrics: dict) -> str | None:
+    """For a classifier no better than always answering its commonest class: that, in words, and what to try."""
+    support = {c: m.get("support", 0) for c, m in metrics.get("per_class", {}).items()}
+    total, error = sum(support.values()), metrics.get("error_rate")
+    if not total or not isinstance(error, (int, float)):
+        return None
+    top = max(support, key=support.get)
+    if error < 1 - support[top] / total - 1e-9:
+        return None
+    return (f"no better than always answering {top!r} ({support[top] / total:.0%} of the held-out items): train "
+            f"longer (--epochs {max(2 * metrics.get('epochs', 1), 5)}) or check that the classes differ")
+
+
 def describe(folder: Path) -> str:
-    """One line naming the model a task uses: its folder, task, when it was trained, and how good it is;
+    """One line naming the model a task uses: its folder, task, when it was trained, and how good it is (and a
+    warning line when it is no better than guessing);
     ModelError (train one first) when the folder holds no model, so nothing is announced that isn't there."""
     import time
 
@@ -150,4 +164,5 @@ def describe(folder: Path) -> str:
         metrics = {}
     score = next((f"{label} {fmt.format(metrics[key])}" for key, label, fmt in HEADLINES
                   if isinstance(metrics.get(key), (int, float))), "no metrics")
-    return f"model {folder} ({task_of(folder)}, trained {when}, {score})"
+    weak = weak_note(metrics)
+    return f"model {folder} ({task_of(folder)}, trained {when}, {score})" + (f"\nwarning: {weak}" if weak else "")

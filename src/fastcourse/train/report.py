@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import page
+from ..schema import weak_note
 from ..fileio import atomic_write_text
 
 PACKAGES = ["torch", "torchvision", "fastai", "fastcore", "onnxruntime", "gradio"]
@@ -107,19 +108,6 @@ def loss_note(metrics: dict) -> str:
                 "predictions on held-out images are wild; they settle as training goes on. Trust the last epochs."
                 "</p>")
     return ""
-
-
-def weak_note(metrics: dict) -> str | None:
-    """For a classifier no better than always answering its commonest class: that, in words, and what to try."""
-    support = {c: m.get("support", 0) for c, m in metrics.get("per_class", {}).items()}
-    total, error = sum(support.values()), metrics.get("error_rate")
-    if not total or not isinstance(error, (int, float)):
-        return None
-    top = max(support, key=support.get)
-    if error < 1 - support[top] / total - 1e-9:
-        return None
-    return (f"no better than always answering {top!r} ({support[top] / total:.0%} of the held-out items): train "
-            f"longer (--epochs {max(2 * metrics.get('epochs', 1), 5)}) or check that the classes differ")
 
 
 def render(name: str, metrics: dict, config: dict, mod, summary: list[dict], loss: bool) -> str:
