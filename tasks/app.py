@@ -53,10 +53,11 @@ def bundle(c, model="models/digits", code=None, title=None, name=None, check=Fal
     from fastcourse.schema import describe
     from fastcourse.serve.bundle import bundle as make_bundle, listing
 
+    target = name and space_dir(project_root(), name)  # a bad --name is refused before any model work
     folder = model_folder(model, code)
     print(describe(folder), flush=True)
-    name = name or Path(model).stem if Path(model).suffix == ".pkl" else name or folder.name
-    out = make_bundle(folder, space_dir(project_root(), name), title or name, examples(example))
+    name = name or (Path(model).stem if Path(model).suffix == ".pkl" else folder.name)
+    out = make_bundle(folder, target or space_dir(project_root(), name), title or name, examples(example))
     print(table(listing(out)))
     print(f"bundle: {out}   (try it: python {out / 'app.py'})")
     if check:

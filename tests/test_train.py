@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -316,7 +317,9 @@ def test_the_vision_report_shows_what_a_learner_wants(trained):
         shown["headings"])
     assert {"loss.png", "confusion_matrix.png", "top_losses.png"} <= set(shown["images"])
     page = report.read_text()
-    assert "the embedded digits" in page and "trained from scratch: resnet18" in page and "inv predict photo.jpg" in page
+    assert "the embedded digits" in page and "trained from scratch: resnet18" in page
+    example = re.search(r"inv predict (\S+) --model models/digits", page)
+    assert example and (home / example.group(1)).is_file()  # the next command runs as shown
     metrics = json.loads((home / "models/digits/metrics.json").read_text())
     assert len(metrics["epoch_table"]) == 5 and {"train_loss", "valid_loss", "error_rate"} <= set(metrics["epoch_table"][0])
 
