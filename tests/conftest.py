@@ -1,6 +1,7 @@
 """Shared fixtures: run `inv` in a subprocess against a scratch project folder."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A job a shell starts in the background without job control (a CI runner's step, `cmd &` in a script) ignores
+# SIGINT, and every program it starts inherits that: Ctrl-C tests would then test nothing the learner sees. A
+# handled SIGINT is reset to the default at exec, so the tasks these tests start get a terminal's Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 GOOD_SPEC = {"classes": ["3", "7"], "size": [32, 32], "resize": "squish", "pad_mode": "reflection",
              "mean": [0.5] * 3, "std": [0.5] * 3}  # a model.json as export writes it (for broken-model tests)
 
