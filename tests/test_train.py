@@ -369,3 +369,16 @@ def test_a_classifier_no_better_than_guessing_is_called_so(error, note):
     metrics = {"error_rate": error, "epochs": 1, "per_class": {"bird": {"support": 33}, "forest": {"support": 39}}}
     got = weak_note(metrics)
     assert (got is None) if note is None else got.startswith(note)
+
+
+@pytest.mark.parametrize("table, explained", [
+    ([(0.63, 3503.4), (0.54, 82.7), (0.23, 0.0008)], True),   # vision from scratch: batch-norm's first epoch
+    ([(0.70, 0.93), (0.42, 0.51), (0.03, 0.0065)], False),    # tabular: a loss that falls as the model learns
+    ([(0.80, 0.73)], False),                                  # one epoch: nothing to compare
+])
+def test_only_a_wild_first_validation_loss_is_explained(table, explained):
+    """The report should explain a first validation loss far above its own training loss, and only that."""
+    from fastcourse.train.report import loss_note
+
+    note = loss_note({"epoch_table": [{"train_loss": t, "valid_loss": v} for t, v in table]})
+    assert bool(note) is explained and ("batch-norm" in note) is explained

@@ -100,12 +100,15 @@ def _example(config: dict) -> str:
 
 
 def loss_note(metrics: dict) -> str:
-    """Why a from-scratch run's first validation losses can be huge, when they are."""
-    valid = [r.get("valid_loss") for r in metrics.get("epoch_table", []) if isinstance(r.get("valid_loss"), float)]
-    if len(valid) > 1 and valid[0] > 20 * max(valid[-1], 1e-6):
-        return (f"<p>The first validation loss ({valid[0]:.4g}) is far above the last ({valid[-1]:.4g}): trained "
+    """Why a from-scratch run's first validation loss can be huge: far above its own training loss, not merely
+    above the last (a loss that falls as the model learns needs no excuse)."""
+    rows = [r for r in metrics.get("epoch_table", []) if isinstance(r.get("valid_loss"), float)
+            and isinstance(r.get("train_loss"), float)]
+    if len(rows) > 1 and rows[0]["valid_loss"] > 20 * max(rows[0]["train_loss"], rows[-1]["valid_loss"], 1e-6):
+        return (f"<p>The first validation loss ({rows[0]['valid_loss']:.4g}) is far above that epoch's training loss "
+                f"({rows[0]['train_loss']:.4g}) and the last validation loss ({rows[-1]['valid_loss']:.4g}): trained "
                 "from scratch, the model's batch-norm layers start with statistics of nothing yet, so its first "
-                "predictions on held-out images are wild; they settle as training goes on. Trust the last epochs."
+                "predictions on held-out items are wild; they settle as training goes on. Trust the last epochs."
                 "</p>")
     return ""
 
