@@ -298,3 +298,19 @@ def test_our_notebooks_teach_the_courses_code(name, code):
     text = "\n".join(c.source for c in nb.cells)
     assert all(c in text for c in code), [c for c in code if c not in text]
     assert nb.metadata["kernelspec"]["name"] == "fastcourse"
+
+
+def test_the_html_copy_of_a_plotly_notebook_prints_no_warning(tmp_path):
+    """render_html should write the page without nbconvert's warning for outputs it has no HTML for (plotly)."""
+    import warnings
+
+    from fastcourse.nb.run import render_html
+
+    nb = tmp_path / "plot.ipynb"
+    cell = nbformat.v4.new_code_cell("fig.show()", outputs=[nbformat.v4.new_output(
+        "display_data", data={"application/vnd.plotly.v1+json": {"data": [], "layout": {}}})])
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), nb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        html = render_html(nb)
+    assert html == tmp_path / "plot.html" and "show" in html.read_text() and "jp-OutputArea" in html.read_text()

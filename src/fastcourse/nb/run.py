@@ -99,13 +99,17 @@ def running_cell(executed: Path) -> str:
 
 def render_html(nb: Path) -> Path:
     """The executed notebook as HTML beside it."""
+    import warnings
+
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb, as_version=4))
-    html = nb.with_suffix(".html")
-    html.write_text(body)
-    return html
+    from ..fileio import atomic_write_text
+
+    with warnings.catch_warnings():  # nbconvert warns of each output it has no HTML for (plotly's JSON in 03,
+        warnings.simplefilter("ignore", UserWarning)  # 04): the page shows its other forms; nothing to fix
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb, as_version=4))
+    return atomic_write_text(nb.with_suffix(".html"), body)
 
 
 def export_script(nb: Path, to: Path | None = None) -> Path:
