@@ -172,3 +172,30 @@ def test_the_real_course_clones_and_patches(tmp_path):
     p = run_inv("nb.course", home=tmp_path, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "(master)" in p.stdout and (tmp_path / "course22/05-linear-model-and-neural-net-from-scratch.ipynb").exists()
+
+
+@pytest.mark.parametrize("only, picked", [
+    ("", ["00", "03", "10"]), ("3", ["03"]), ("03,10", ["03", "10"]), (" 0 , 10 ", ["00", "10"]),
+    ("99", None), ("3a", None), ("04", None), ("01-jupyter", None),
+])
+def test_only_picks_notebooks_by_number(tmp_path, only, picked):
+    """--only should take 3 or 03 and refuse a number the copy does not have, naming the ones it has."""
+    from fastcourse.errors import OptionError
+    from fastcourse.nb.check import select
+
+    nbs = [notebook(tmp_path / f"{n}-x.ipynb", "1") for n in ("00", "03", "10")]
+    if picked is None:
+        with pytest.raises(OptionError, match=r"not a notebook number of this copy — use 00, 03, 10"):
+            select(nbs, only)
+    else:
+        assert [p.name[:2] for p in select(nbs, only)] == picked
+
+
+def test_only_with_a_wrong_number_ends_in_one_line(tmp_path):
+    """inv nb.course --check --only 99 should exit 1 with one line before any notebook runs (it ran none, ok)."""
+    for n in ("00", "05"):
+        notebook(tmp_path / "course22" / f"{n}-x.ipynb", "1")
+    p = run_inv("nb.course", "--check", "--only", "99", home=tmp_path)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith("--only 99: not a notebook number of this copy — use 00, 05")
+    assert not (tmp_path / "build/course-check").exists()

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import NotebookError
+from ..errors import NotebookError, OptionError
 
 PREREQUISITES = [  # (what fails without it, how to tell it is missing, the one line naming it)
     ("ExecutableNotFound", lambda: shutil.which("dot") is None,
@@ -50,6 +50,17 @@ def scratch_env(scratch: Path) -> dict:
     return env
 
 
+def select(notebooks: list[Path], only: str) -> list[Path]:
+    """The notebooks --only names by number (5 or 05; 00,02,05), every number checked against the copy."""
+    numbers = {p.name[:2]: p for p in notebooks}
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    bad = [w for w in wanted if not w.isdigit() or w.zfill(2) not in numbers]
+    if bad:
+        raise OptionError(f"--only {','.join(bad)}: not a notebook number of this copy — use "
+                          f"{', '.join(numbers)} (e.g. --only 05 or --only 00,02,05)")
+    return [p for n, p in numbers.items() if not wanted or n in {w.zfill(2) for w in wanted}]
+
+
 def run_check(source: Path, out_dir: Path, timeout: float = 900, only: str = "", full: bool = False,
               log=print) -> list[dict]:
     """Patch a copy of the course in a scratch folder and execute each notebook there; one row each.
@@ -58,8 +69,7 @@ def run_check(source: Path, out_dir: Path, timeout: float = 900, only: str = "",
     """
     from . import patch, standins
 
-    wanted = [w.strip() for w in only.split(",") if w.strip()]
-    notebooks = [p for p in course_notebooks(source) if not wanted or any(p.name.startswith(w) for w in wanted)]
+    notebooks = select(course_notebooks(source), only)
     scratch = Path(tempfile.mkdtemp(prefix="fastcourse-check-"))
     course = scratch / "course22"
     course.mkdir()
