@@ -76,7 +76,7 @@ PREDICT_HELP = {
     "json": "print JSON lines instead of a table (image classifiers)",
     "out": "where tabular/collab predictions (CSV) and segmentation masks (PNG) go (default: stdout / beside each image)",
     "bs": "batch size for folders of images (default 64)"}
-PREDICT_OPTIONS = {"--model", "--code", "--json", "--out", "--bs"}
+PREDICT_OPTIONS = {"--" + key.replace("_", "-") for key in PREDICT_HELP if key != "path"}  # refused after `--`
 
 
 @task(optional=["path"], variadic=True, help=PREDICT_HELP)

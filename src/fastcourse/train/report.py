@@ -86,14 +86,13 @@ def next_lines(name: str, config: dict) -> list[str]:
 def _example(config: dict) -> str:
     """What to give inv predict: for a classifier, one of its own training images (a command that runs as
     shown); otherwise a stand-in name for the learner's own file."""
-    from ..images import IMAGE_EXTS
+    from ..data.folders import class_images
     from ..paths import project_root
 
-    if config["task"] == "vision":
-        data = Path(config["data"])
-        first = next((f for d in sorted(data.iterdir()) if d.is_dir() and not d.is_symlink()
-                      for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_EXTS and " " not in f.name), None) \
-            if data.is_dir() else None
+    data = Path(config["data"])
+    if config["task"] == "vision" and data.is_dir():  # the images training used, the way it found them
+        first = next((f for files in class_images(data, log=lambda line: None).values() for f in files
+                      if " " not in f.name), None)
         if first is not None:
             return str(first.relative_to(project_root())) if first.is_relative_to(project_root()) else str(first)
     return {"vision": "photo.jpg", "segment": "photo.jpg", "tabular": "rows.csv", "collab": "USER,ITEM"}[config["task"]]
