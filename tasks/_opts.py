@@ -31,7 +31,7 @@ def boundary(fn):
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we stop: no traceback
             _stop(one_line(e))
         except BrokenPipeError:  # `inv predict ... | head`: the reader stopped reading; so do we, quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _stdout_to_devnull()
             os._exit(0)
         except BaseException as e:  # noqa: B902 — sorted below: expected failures, or a bug
             line = one_line(e)
@@ -45,10 +45,15 @@ def boundary(fn):
     return body
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the flush at exit has nowhere closed to write to."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _quiet_broken_pipe(kind, value, tb, _hook=sys.excepthook):
     """sys.excepthook: invoke's own output (`inv deploy -h | head`) into a closed pipe ends quietly, as in boundary."""
     if issubclass(kind, BrokenPipeError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
         return
     _hook(kind, value, tb)
 
